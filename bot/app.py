@@ -1,0 +1,76 @@
+"""Composition root: settings in, a wired application out. The only place clients are built."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from bot.channels.base import Channel
+from bot.clock import Clock, SystemClock
+from bot.content import Content
+from bot.outbox import OutboxSender
+from bot.pipeline import Pipeline
+from config.settings import Settings
+from storage.db import Database
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    content: Content
+    clock: Clock
+    channels: dict[str, Channel] = field(default_factory=dict)
+    sender: OutboxSender = field(init=False)
+    pipeline: Pipeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sender = OutboxSender(self.db, self.channels, self.clock)
+        self.pipeline = Pipeline(
+            self.db,
+            self.content,
+            self.clock,
+            buttons=self.buttons,
+            program_name=self.settings.program_name,
+            support_contact=self.settings.support_contact,
+            on_commit=lambda urgent: self.sender.wake(urgent=urgent),
+        )
+
+    @property
+    def buttons(self) -> Mapping[str, bool]:
+        """Which channels can show buttons; looked up live so channels added later count."""
+        return _ButtonView(self.channels)
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, clock: Clock | None = None, channels: Mapping[str, Channel] | None = None
+    ) -> App:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            content=Content.load(settings.config_dir),
+            clock=clock or SystemClock(),
+            channels=dict(channels or {}),
+        )
+
+    def add_channel(self, channel: Channel) -> None:
+        self.channels[channel.name] = channel
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        await self.db.dispose()
+
+
+class _ButtonView(Mapping[str, bool]):
+    def __init__(self, channels: Mapping[str, Channel]) -> None:
+        self._channels = channels
+
+    def __getitem__(self, key: str) -> bool:
+        return self._channels[key].has_buttons
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._channels)
+
+    def __len__(self) -> int:
+        return len(self._channels)

@@ -1,0 +1,1 @@
+"""Channel adapters: each turns provider traffic into `Inbound` and `OutboundMessage` into API calls."""

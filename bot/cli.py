@@ -1,0 +1,429 @@
+"""`peerline` command line: administration, one-off operations, the demo and the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import col, select
+
+from bot.app import App
+from bot.checkins import start_checkin
+from bot.content import ContentError
+from bot.people import UserError, add_person, assign, link_family, resolve
+from bot.scheduler import tick
+from config.settings import Settings, SettingsError, load_settings
+from storage.models import Alert, AlertStatus, Role, ShareScope
+from storage.repo import audit, history, people
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Peerline: daily check-ins and crisis escalation for peer recovery programs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+people_app = typer.Typer(help="Enrol and list people.", no_args_is_help=True)
+family_app = typer.Typer(help="Family links and consent.", no_args_is_help=True)
+checkin_app = typer.Typer(help="Check-ins.", no_args_is_help=True)
+scheduler_app = typer.Typer(help="The scheduler.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+app.add_typer(family_app, name="family")
+app.add_typer(checkin_app, name="checkin")
+app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(str(exc))
+        raise  # unreachable; keeps type checkers sure of the return
+
+
+def run_with_app(work: Callable[[App], Awaitable[T]], *, upgrade: bool = True) -> T:
+    """Build the app, apply migrations, run `work`, and turn operator mistakes into clear errors."""
+    settings = _settings()
+
+    async def main() -> T:
+        application = App.build(settings)
+        try:
+            if upgrade:
+                await application.db.upgrade()
+            return await work(application)
+        finally:
+            await application.close()
+
+    try:
+        return asyncio.run(main())
+    except (UserError, ContentError) as exc:
+        fail(str(exc))
+        raise
+
+
+def emit(as_json: bool, data: Any, table: Table | str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+    elif table is not None:
+        out.print(table)
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"bad --now {value!r}: use ISO 8601, e.g. 2026-03-08T14:00:00Z")
+        raise
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+# -- people ---------------------------------------------------------------------------------------
+
+
+@people_app.command("add")
+def people_add(
+    role: Annotated[Role, typer.Option(help="pir, family, peer or supervisor")],
+    name: Annotated[str, typer.Option(help="Display name (unique names make WHO arguments easy)")],
+    telegram: Annotated[str | None, typer.Option(help="Telegram chat id")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone number, E.164 (+15551234567)")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone, e.g. America/Chicago")] = None,
+    locale: Annotated[str, typer.Option(help="en or es")] = "en",
+    checkin_time: Annotated[str | None, typer.Option(help="Daily check-in time, HH:MM local")] = None,
+    console: Annotated[str | None, typer.Option(help="Console address (demo and tests)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enrol a person; prints the new id."""
+
+    async def work(a: App) -> int:
+        async with a.db.transaction() as s:
+            person = await add_person(
+                s,
+                a.clock.now(),
+                role=role,
+                name=name,
+                locale=locale,
+                timezone=timezone or a.settings.default_timezone,
+                telegram=telegram,
+                phone=phone,
+                console=console,
+                checkin_time=checkin_time,
+            )
+            assert person.id is not None
+            return person.id
+
+    person_id = run_with_app(work)
+    if as_json:
+        emit(True, {"id": person_id})
+    else:
+        sys.stdout.write(f"{person_id}\n")
+
+
+@people_app.command("list")
+def people_list(
+    role: Annotated[Role | None, typer.Option(help="Only this role")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List enrolled people."""
+
+    async def work(a: App) -> list[dict[str, Any]]:
+        async with a.db.transaction() as s:
+            rows = await people(s, role)
+            audit(s, a.clock.now(), "cli", "people.listed", None, count=len(rows))
+            return [p.model_dump(exclude={"created_at"}) for p in rows]
+
+    rows = run_with_app(work)
+    table = Table("id", "role", "name", "locale", "timezone", "status")
+    for r in rows:
+        table.add_row(str(r["id"]), r["role"], r["name"], r["locale"], r["timezone"], r["status"])
+    emit(as_json, rows, table)
+
+
+# -- care team and family -------------------------------------------------------------------------
+
+
+@app.command("assign")
+def assign_cmd(
+    pir: Annotated[str, typer.Option(help="PIR id or unique name")],
+    peer: Annotated[str, typer.Option(help="Peer id or unique name")],
+    backup: Annotated[str | None, typer.Option(help="Backup peer")] = None,
+    supervisor: Annotated[str | None, typer.Option(help="Supervisor")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign a PIR's care team."""
+
+    async def work(a: App) -> dict[str, Any]:
+        async with a.db.transaction() as s:
+            team = await assign(s, a.clock.now(), pir=pir, peer=peer, backup=backup, supervisor=supervisor)
+            return team.model_dump(exclude={"updated_at"})
+
+    team = run_with_app(work)
+    emit(
+        as_json,
+        team,
+        f"care team of {team['pir_id']}: peer {team['peer_id']}, backup {team['backup_id']}, "
+        f"supervisor {team['supervisor_id']}",
+    )
+
+
+@family_app.command("link")
+def family_link(
+    family: Annotated[str, typer.Option(help="Family member id or unique name")],
+    pir: Annotated[str, typer.Option(help="PIR id or unique name")],
+    share: Annotated[ShareScope, typer.Option(help="What the PIR consents to share: none, status or alerts")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Link a family member to a PIR, recording the PIR's consent."""
+
+    async def work(a: App) -> dict[str, Any]:
+        async with a.db.transaction() as s:
+            link = await link_family(s, a.clock.now(), family=family, pir=pir, share=share)
+            await s.flush()
+            return {"id": link.id, "family_id": link.family_id, "pir_id": link.pir_id, "scope": link.scope}
+
+    link = run_with_app(work)
+    emit(as_json, link, f"linked family {link['family_id']} to PIR {link['pir_id']} (share: {link['scope']})")
+
+
+# -- check-ins and scheduler ----------------------------------------------------------------------
+
+
+@checkin_app.command("send")
+def checkin_send(
+    who: Annotated[str, typer.Argument(help="Person id or unique name")],
+    flow: Annotated[str | None, typer.Option(help="Flow id (default by role)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a check-in now."""
+    from bot.people import FLOW_FOR_ROLE  # noqa: PLC0415
+
+    async def work(a: App) -> dict[str, Any]:
+        async with a.db.transaction() as s:
+            person = await resolve(s, who)
+            flow_id = flow or FLOW_FOR_ROLE.get(Role(person.role))
+            if flow_id is None:
+                raise UserError(f"{person.name} is a {person.role}; pass --flow to choose a flow")
+            session = await start_checkin(
+                s, a.content, person, flow_id, a.clock.now(), a.buttons, actor="cli"
+            )
+            if session is None:
+                raise UserError(f"{person.name} has no channel we may write to (opted out or unreachable)")
+            return {"session_id": session.id, "person_id": person.id, "flow": flow_id}
+
+    result = run_with_app(work)
+    emit(
+        as_json,
+        result,
+        f"started {result['flow']} for person {result['person_id']} (session {result['session_id']})",
+    )
+
+
+@scheduler_app.command("tick")
+def scheduler_tick(
+    now: Annotated[
+        str | None, typer.Option(help="Run the tick as if it were this instant (ISO 8601)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one scheduler tick."""
+    when = _parse_now(now)
+
+    async def work(a: App) -> dict[str, int]:
+        report = await tick(a, when)
+        return {
+            "started": report.started,
+            "reminded": report.reminded,
+            "expired": report.expired,
+            "missed": report.missed,
+            "skipped": report.skipped,
+        }
+
+    result = run_with_app(work)
+    emit(as_json, result, ", ".join(f"{k}: {v}" for k, v in result.items()))
+
+
+# -- alerts and history ---------------------------------------------------------------------------
+
+
+@alerts_app.command("list")
+def alerts_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved alerts")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List open and acknowledged alerts (newest first)."""
+
+    async def work(a: App) -> list[dict[str, Any]]:
+        async with a.db.transaction() as s:
+            query = select(Alert).order_by(col(Alert.id).desc())
+            if not all_:
+                query = query.where(col(Alert.status) != AlertStatus.RESOLVED)
+            rows = (await s.scalars(query)).all()
+            audit(s, a.clock.now(), "cli", "alerts.listed", None, count=len(rows))
+            return [r.model_dump() for r in rows]
+
+    rows = run_with_app(work)
+    table = Table("id", "person", "severity", "status", "level", "categories", "created")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            str(r["person_id"]),
+            r["severity"],
+            r["status"],
+            str(r["escalation_level"]),
+            ", ".join(r["categories"]),
+            str(r["created_at"])[:19],
+        )
+    emit(as_json, rows, table)
+
+
+@app.command("history")
+def history_cmd(
+    who: Annotated[str, typer.Argument(help="Person id or unique name")],
+    limit: Annotated[int, typer.Option(min=1, help="How many messages")] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """Contact history of one person, oldest first (access is audited)."""
+
+    async def work(a: App) -> list[dict[str, Any]]:
+        async with a.db.transaction() as s:
+            person = await resolve(s, who)
+            rows = list(reversed(await history(s, person.id or 0, limit)))
+            audit(s, a.clock.now(), "cli", "history.viewed", person.id, count=len(rows))
+            return [m.model_dump() for m in rows]
+
+    rows = run_with_app(work)
+    table = Table("time", "dir", "channel", "kind", "status", "body")
+    for r in rows:
+        table.add_row(
+            str(r["created_at"])[:19], r["direction"], r["channel"], r["kind"], r["status"], r["body"]
+        )
+    emit(as_json, rows, table)
+
+
+# -- triage ---------------------------------------------------------------------------------------
+
+
+@app.command("triage")
+def triage_cmd(
+    text: Annotated[list[str] | None, typer.Argument(help="Texts to assess")] = None,
+    jsonl: Annotated[
+        Path | None, typer.Option(help="File of JSON lines with 'text' and optional 'lang'")
+    ] = None,
+    lang: Annotated[str | None, typer.Option(help="en or es (default: both)")] = None,
+) -> None:
+    """Assess texts for red flags; one JSON object per input."""
+    from flows.triage import Triage  # noqa: PLC0415
+
+    if lang is not None and lang not in ("en", "es"):
+        fail(f"bad --lang {lang!r}: use en or es")
+    items: list[tuple[str, str | None]] = [(t, lang) for t in (text or [])]
+    if jsonl is not None:
+        items.extend(_read_jsonl(jsonl, lang))
+    if not items:
+        fail("give TEXT arguments or --jsonl FILE")
+    triage = Triage.load(_settings().config_dir)
+    for body, item_lang in items:
+        result = triage.assess(body, item_lang)
+        sys.stdout.write(json.dumps({"text": body, **result.to_json()}, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path, lang: str | None) -> list[tuple[str, str | None]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+        raise
+    items: list[tuple[str, str | None]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            fail(f"{path}:{number}: not JSON ({exc.msg})")
+            raise
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            fail(f'{path}:{number}: each line must be an object with a "text" string')
+        item_lang = obj.get("lang", lang)
+        if item_lang not in (None, "en", "es"):
+            fail(f'{path}:{number}: "lang" must be "en" or "es"')
+        items.append((obj["text"], item_lang))
+    return items
+
+
+# -- database, demo and server --------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (serve and demo do this by themselves)."""
+
+    async def work(a: App) -> None:
+        await a.db.upgrade()
+
+    run_with_app(work, upgrade=False)
+    out.print("database is up to date")
+
+
+@app.command("demo")
+def demo_cmd(
+    script: Annotated[
+        Path | None, typer.Option(help="Run without a terminal: one PIR message per line")
+    ] = None,
+    db: Annotated[Path, typer.Option(help="SQLite file for the demo (recreated each run)")] = Path(
+        "peerline-demo.db"
+    ),
+) -> None:
+    """The whole bot over the console channel: answer a check-in as the PIR and see what the peer gets."""
+    from bot.demo import run_demo  # noqa: PLC0415
+
+    if script is not None and not script.is_file():
+        fail(f"script {script} not found: give a text file with one PIR message per line")
+    settings = _settings()
+    try:
+        asyncio.run(run_demo(settings, db, script, out))
+    except (UserError, ContentError) as exc:
+        fail(str(exc))
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8080,
+) -> None:
+    """Run the HTTP app, the scheduler and the outbox sender until interrupted."""
+    from bot.server import serve  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        asyncio.run(serve(settings, host, port))
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=list(argv) if argv is not None else None, prog_name="peerline")

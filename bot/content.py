@@ -1,0 +1,71 @@
+"""Program content loaded from the config directory: flows, triage lexicons and system messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flows.loader import load_flows
+from flows.model import Flow
+from flows.triage import Triage
+
+LOCALES = ("en", "es")
+
+
+class ContentError(ValueError):
+    """A program content file is missing or malformed; the message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Messages:
+    """System message templates per locale, falling back to English."""
+
+    by_locale: Mapping[str, Mapping[str, str]]
+
+    @classmethod
+    def load(cls, directory: Path) -> Messages:
+        by_locale: dict[str, dict[str, str]] = {}
+        for locale in LOCALES:
+            path = directory / f"{locale}.yaml"
+            try:
+                data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError) as exc:
+                raise ContentError(f"{path}: {exc}") from exc
+            if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+                raise ContentError(f"{path}: expected a mapping of message keys to text")
+            by_locale[locale] = {str(k): v for k, v in data.items()}
+        missing = set(by_locale["en"]) - set(by_locale["es"])
+        if missing:
+            raise ContentError(f"{directory}/es.yaml lacks keys: {', '.join(sorted(missing))}")
+        return cls(by_locale)
+
+    def text(self, key: str, locale: str, **values: object) -> str:
+        table = self.by_locale.get(locale) or self.by_locale["en"]
+        template = table.get(key) or self.by_locale["en"][key]
+        return template.format(**values).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    flows: Mapping[str, Flow]
+    triage: Triage
+    messages: Messages
+
+    @classmethod
+    def load(cls, config_dir: Path) -> Content:
+        return cls(
+            flows=load_flows(config_dir / "flows"),
+            triage=Triage.load(config_dir),
+            messages=Messages.load(config_dir / "messages"),
+        )
+
+    def flow(self, flow_id: str) -> Flow:
+        try:
+            return self.flows[flow_id]
+        except KeyError:
+            known = ", ".join(sorted(self.flows))
+            raise ContentError(f"unknown flow {flow_id!r} (known: {known})") from None

@@ -1,0 +1,234 @@
+"""Transactional outbox: messages are queued inside the deciding transaction and delivered after commit.
+
+Delivery order is by priority (alerts, crisis replies, keyword confirmations, relays and replies, then
+check-ins) and age. Transient failures are retried with exponential backoff (or the provider's
+retry-after); permanent refusals are never retried and mark the identity when the provider says the
+person cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.base import Button, Channel, Failed, OutboundMessage
+from bot.clock import Clock
+from storage.db import Database
+from storage.models import (
+    PRIORITY,
+    ChannelIdentity,
+    Direction,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Outbox,
+)
+from storage.repo import audit, identity_for
+
+log = logging.getLogger(__name__)
+
+# Kinds that may reach an opted-out identity: the opt-out confirmation itself, and crisis resources
+# for a person who has just written to us.
+_ALLOWED_WHEN_OPTED_OUT = {MessageKind.KEYWORD, MessageKind.CRISIS}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_seconds: float = 2.0
+    max_seconds: float = 300.0
+    max_attempts: int = 10
+
+    def delay(self, attempts: int) -> float:
+        return float(min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1)))
+
+
+async def queue_to(
+    s: AsyncSession,
+    *,
+    channel: str,
+    address: str,
+    person_id: int | None,
+    text: str,
+    kind: MessageKind,
+    now: datetime,
+    buttons: Sequence[Sequence[Button]] = (),
+) -> Message:
+    """Record an outbound message in contact history and queue it for delivery after commit."""
+    message = Message(
+        direction=Direction.OUTBOUND,
+        channel=channel,
+        address=address,
+        person_id=person_id,
+        body=text,
+        kind=kind,
+        status=MessageStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(message)
+    await s.flush()
+    assert message.id is not None
+    s.add(
+        Outbox(
+            message_id=message.id,
+            channel=channel,
+            address=address,
+            body=text,
+            buttons=[[{"label": b.label, "payload": b.payload} for b in row] for row in buttons],
+            priority=PRIORITY.get(kind, PRIORITY[MessageKind.CHECKIN]),
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return message
+
+
+async def queue_message(
+    s: AsyncSession,
+    identity: ChannelIdentity,
+    text: str,
+    kind: MessageKind,
+    now: datetime,
+    buttons: Sequence[Sequence[Button]] = (),
+) -> Message | None:
+    """Queue to a known identity; returns None (nothing queued) when it opted out of this kind."""
+    if identity.opted_out_at is not None and kind not in _ALLOWED_WHEN_OPTED_OUT:
+        return None
+    return await queue_to(
+        s,
+        channel=identity.channel,
+        address=identity.address,
+        person_id=identity.person_id,
+        text=text,
+        kind=kind,
+        now=now,
+        buttons=buttons,
+    )
+
+
+class OutboxSender:
+    """Drains the outbox through the channels; one instance per process."""
+
+    def __init__(
+        self,
+        db: Database,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        *,
+        batch: int = 32,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._db = db
+        self._channels = channels
+        self._clock = clock
+        self._batch = batch
+        self._retry = retry or RetryPolicy()
+        self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
+
+    def wake(self, *, urgent: bool = False) -> None:
+        """Called after a commit that queued messages; `urgent` interrupts a batch for an alert."""
+        self._wake.set()
+        if urgent:
+            self._urgent.set()
+
+    async def drain(self) -> int:
+        """Send everything due now, highest priority first; returns how many were handed to channels."""
+        total = 0
+        while True:
+            self._urgent.clear()
+            async with self._db.transaction() as s:
+                rows = (
+                    await s.scalars(
+                        select(Outbox)
+                        .where(
+                            col(Outbox.next_attempt_at) <= self._clock.now(),
+                            col(Outbox.channel).in_(list(self._channels)),
+                        )
+                        .order_by(col(Outbox.priority), col(Outbox.id))
+                        .limit(self._batch)
+                    )
+                ).all()
+            if not rows:
+                return total
+            for row in rows:
+                await self._deliver(row)
+                total += 1
+                if self._urgent.is_set():
+                    break
+
+    async def _deliver(self, row: Outbox) -> None:
+        channel = self._channels[row.channel]
+        buttons = tuple(tuple(Button(b["label"], b["payload"]) for b in r) for r in row.buttons)
+        assert row.id is not None
+        out = OutboundMessage(row.message_id, row.channel, row.address, row.body, buttons)
+        try:
+            result = await channel.send(out)
+        except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
+            log.exception("channel %s raised while sending outbox row %s", row.channel, row.id)
+            result = Failed(reason=f"adapter error: {exc!r}", permanent=False)
+        now = self._clock.now()
+        async with self._db.transaction() as s:
+            current = await s.get(Outbox, row.id)
+            message = await s.get(Message, row.message_id)
+            if current is None or message is None:
+                return
+            if isinstance(result, Failed):
+                await self._failed(s, current, message, result, now)
+                return
+            message.provider_id = result.provider_id
+            message.status = MessageStatus.SENT
+            message.updated_at = now
+            await s.delete(current)
+
+    async def _failed(
+        self, s: AsyncSession, row: Outbox, message: Message, result: Failed, now: datetime
+    ) -> None:
+        row.attempts += 1
+        row.last_error = result.reason
+        message.error_code = result.code
+        message.updated_at = now
+        if result.permanent or row.attempts >= self._retry.max_attempts:
+            message.status = MessageStatus.FAILED
+            await s.delete(row)
+            ident = await identity_for(s, row.channel, row.address)
+            if ident is not None and result.opted_out and ident.opted_out_at is None:
+                ident.opted_out_at = now
+            if ident is not None and result.unreachable and ident.unreachable_at is None:
+                ident.unreachable_at = now
+            audit(
+                s,
+                now,
+                "system",
+                "message.failed",
+                message.person_id,
+                message_id=message.id,
+                reason=result.reason,
+                code=result.code,
+                attempts=row.attempts,
+            )
+            log.warning("gave up on message %s: %s", message.id, result.reason)
+            return
+        delay = result.retry_after if result.retry_after is not None else self._retry.delay(row.attempts)
+        row.next_attempt_at = now + timedelta(seconds=delay)
+        log.info("will retry message %s in %.1fs: %s", message.id, delay, result.reason)
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        """Deliver until `stop` is set, waking on `wake()` or every `idle_seconds` for retries."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox drain failed; will try again")
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()

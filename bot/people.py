@@ -1,0 +1,229 @@
+"""Enrolment and care-team administration, shared by the CLI and the demo."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.schedule import next_due
+from storage.models import (
+    CareTeam,
+    ChannelIdentity,
+    ChannelName,
+    CheckinSchedule,
+    FamilyLink,
+    Person,
+    Role,
+    ShareScope,
+)
+from storage.repo import audit, identity_for
+
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+FLOW_FOR_ROLE = {Role.PIR: "daily_checkin", Role.FAMILY: "family_checkin"}
+
+
+class UserError(ValueError):
+    """A mistake in what an operator asked for; the message says how to fix it."""
+
+
+def normalise_phone(raw: str, region: str = "US") -> str:
+    """E.164 form of a phone number, or a UserError explaining what is wrong."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise UserError(f"bad phone number {raw!r}: {exc}. Use E.164, e.g. +15551234567") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise UserError(f"bad phone number {raw!r}: not a valid number. Use E.164, e.g. +15551234567")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserError(f"unknown time zone {name!r}: use an IANA name such as America/New_York") from None
+    return name
+
+
+def check_time(value: str) -> str:
+    match = _TIME.match(value.strip())
+    if match is None:
+        raise UserError(f"bad time {value!r}: use HH:MM in 24-hour form, e.g. 09:30")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+async def resolve(s: AsyncSession, who: str, role: Role | None = None) -> Person:
+    """Find one person by id or by unique (case-insensitive) name."""
+    query = select(Person)
+    if who.isdigit():
+        person = await s.get(Person, int(who))
+        if person is None:
+            raise UserError(f"no person with id {who}; see `peerline people list`")
+    else:
+        matches: Sequence[Person] = (
+            await s.scalars(query.where(func.lower(col(Person.name)) == who.strip().lower()))
+        ).all()
+        if not matches:
+            raise UserError(f"no person named {who!r}; see `peerline people list`")
+        if len(matches) > 1:
+            ids = ", ".join(f"{p.id} ({p.role})" for p in matches)
+            raise UserError(f"{who!r} is ambiguous: ids {ids}. Use the id instead")
+        person = matches[0]
+    if role is not None and person.role != role:
+        raise UserError(f"{person.name} (id {person.id}) is a {person.role}, not a {role}")
+    return person
+
+
+async def add_person(
+    s: AsyncSession,
+    now: datetime,
+    *,
+    role: Role,
+    name: str,
+    locale: str = "en",
+    timezone: str = "America/New_York",
+    telegram: str | None = None,
+    phone: str | None = None,
+    console: str | None = None,
+    checkin_time: str | None = None,
+    actor: str = "cli",
+) -> Person:
+    """Enrol a person with their channel identities and, for PIRs and family, a daily check-in."""
+    if not name.strip():
+        raise UserError("a name is required")
+    if locale not in ("en", "es"):
+        raise UserError(f"bad locale {locale!r}: use en or es")
+    check_timezone(timezone)
+    identities: list[tuple[str, str]] = []
+    if telegram is not None:
+        if not re.fullmatch(r"-?\d{1,20}", telegram.strip()):
+            raise UserError(f"bad Telegram chat id {telegram!r}: a number such as 123456789")
+        identities.append((ChannelName.TELEGRAM, telegram.strip()))
+    if phone is not None:
+        identities.append((ChannelName.SMS, normalise_phone(phone)))
+    if console is not None:
+        identities.append((ChannelName.CONSOLE, console))
+    for channel, address in identities:
+        existing = await identity_for(s, channel, address)
+        if existing is not None:
+            raise UserError(f"{channel} {address} already belongs to person {existing.person_id}")
+    time = check_time(checkin_time) if checkin_time is not None else None
+    person = Person(role=role, name=name.strip(), locale=locale, timezone=timezone, created_at=now)
+    s.add(person)
+    await s.flush()
+    assert person.id is not None
+    for channel, address in identities:
+        # Enrolment by the program records consent to messages (the opt-in confirmation follows).
+        s.add(
+            ChannelIdentity(
+                person_id=person.id, channel=channel, address=address, consent_at=now, created_at=now
+            )
+        )
+    flow = FLOW_FOR_ROLE.get(role)
+    if flow is not None:
+        local_time = time or "09:00"
+        s.add(
+            CheckinSchedule(
+                person_id=person.id,
+                flow_id=flow,
+                local_time=local_time,
+                paused=time is None and role is Role.FAMILY,
+                next_due_at=next_due(now, timezone, local_time),
+            )
+        )
+    audit(s, now, actor, "person.created", person.id, role=str(role), channels=[c for c, _ in identities])
+    return person
+
+
+async def assign(
+    s: AsyncSession,
+    now: datetime,
+    *,
+    pir: str,
+    peer: str,
+    backup: str | None = None,
+    supervisor: str | None = None,
+    actor: str = "cli",
+) -> CareTeam:
+    pir_p = await resolve(s, pir, Role.PIR)
+    peer_p = await resolve(s, peer, Role.PEER)
+    backup_p = await resolve(s, backup) if backup else None
+    if backup_p is not None and backup_p.role not in (Role.PEER, Role.SUPERVISOR):
+        raise UserError(f"backup {backup_p.name} is a {backup_p.role}; a backup must be a peer or supervisor")
+    sup_p = await resolve(s, supervisor, Role.SUPERVISOR) if supervisor else None
+    assert pir_p.id is not None
+    team = await s.get(CareTeam, pir_p.id)
+    if team is None:
+        team = CareTeam(pir_id=pir_p.id, updated_at=now)
+        s.add(team)
+    team.peer_id = peer_p.id
+    team.backup_id = backup_p.id if backup_p else team.backup_id
+    team.supervisor_id = sup_p.id if sup_p else team.supervisor_id
+    team.updated_at = now
+    audit(
+        s,
+        now,
+        actor,
+        "care_team.assigned",
+        pir_p.id,
+        peer=team.peer_id,
+        backup=team.backup_id,
+        supervisor=team.supervisor_id,
+    )
+    return team
+
+
+async def link_family(
+    s: AsyncSession,
+    now: datetime,
+    *,
+    family: str,
+    pir: str,
+    share: ShareScope,
+    expires_at: datetime | None = None,
+    actor: str = "cli",
+) -> FamilyLink:
+    """Link a family member to a PIR, recording the PIR's consent to share (42 CFR Part 2 elements)."""
+    fam = await resolve(s, family, Role.FAMILY)
+    pir_p = await resolve(s, pir, Role.PIR)
+    assert fam.id is not None and pir_p.id is not None
+    current = (
+        await s.scalars(
+            select(FamilyLink).where(
+                FamilyLink.family_id == fam.id,
+                FamilyLink.pir_id == pir_p.id,
+                col(FamilyLink.revoked_at).is_(None),
+            )
+        )
+    ).all()
+    for link in current:  # a new consent replaces the old one; the old record stays for the audit
+        link.revoked_at = now
+    consent = {
+        "patient": pir_p.name,
+        "disclosed_by": "the peer recovery program",
+        "information": {
+            ShareScope.NONE: "nothing beyond the fact of enrolment",
+            ShareScope.STATUS: "check-in completion status",
+            ShareScope.ALERTS: "check-in status and safety alerts",
+        }[share],
+        "recipient": fam.name,
+        "purpose": "family support",
+        "right_to_revoke": True,
+        "expires": expires_at.isoformat() if expires_at else "on revocation",
+        "recorded_by": actor,
+        "recorded_at": now.isoformat(),
+        "notice": "This record is protected by federal confidentiality rules (42 CFR part 2).",
+    }
+    link = FamilyLink(
+        family_id=fam.id, pir_id=pir_p.id, scope=share, consent=consent, granted_at=now, expires_at=expires_at
+    )
+    s.add(link)
+    audit(s, now, actor, "family.linked", pir_p.id, family=fam.id, scope=str(share))
+    return link

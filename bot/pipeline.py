@@ -1,0 +1,402 @@
+"""The inbound pipeline: ONE function every channel hands its messages to (DESIGN.md "Data flow").
+
+In one database transaction it drops duplicates, records the message, resolves the sender, handles
+compliance keywords, routes (flow answer, peer command or free text), runs triage, and queues every
+reply in the outbox. Nothing is sent here: the outbox sender delivers after commit, so a crash at any
+point either loses nothing or redoes everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.base import Inbound
+from bot.checkins import queue_outputs, split_payload
+from bot.clock import Clock
+from bot.content import Content
+from bot.onboarding import ONBOARDING, apply_onboarding
+from bot.outbox import queue_message, queue_to
+from bot.triage import Alerting, Signal
+from flows import engine
+from flows.engine import Flagged, FreeText, SessionState
+from flows.keywords import Keyword, classify
+from flows.triage import Severity
+from storage.db import Database
+from storage.models import (
+    Answer,
+    ChannelIdentity,
+    Direction,
+    FlowSession,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Person,
+    Role,
+    SessionStatus,
+)
+from storage.repo import active_links_of_family, active_session, audit, care_team, identity_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What handling one inbound message did (for callers, tests and benchmarks)."""
+
+    duplicate: bool = False
+    message_id: int | None = None
+    person_id: int | None = None
+    queued: int = 0
+    alert_ids: list[int] = field(default_factory=list)
+    severity: Severity = Severity.NONE
+
+
+@dataclass(slots=True)
+class _Turn:
+    s: AsyncSession
+    inbound: Inbound
+    message: Message
+    now: datetime
+    outcome: Outcome
+    identity: ChannelIdentity | None = None
+    person: Person | None = None
+
+    @property
+    def locale(self) -> str:
+        return self.person.locale if self.person is not None else "en"
+
+
+class Pipeline:
+    """Turns one `Inbound` into durable state and queued replies."""
+
+    def __init__(
+        self,
+        db: Database,
+        content: Content,
+        clock: Clock,
+        *,
+        buttons: Mapping[str, bool],
+        program_name: str = "Peerline",
+        support_contact: str = "your peer specialist",
+        on_commit: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._content = content
+        self._clock = clock
+        self._buttons = buttons
+        self._program = program_name
+        self._support = support_contact
+        self._on_commit = on_commit
+        self._alerting = Alerting(content, buttons)
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        """Process one inbound message exactly once."""
+        now = self._clock.now()
+        outcome = Outcome()
+        try:
+            async with self._db.transaction() as s:
+                if inbound.provider_id is not None and await self._seen(s, inbound.provider_id):
+                    return Outcome(duplicate=True)
+                message = Message(
+                    direction=Direction.INBOUND,
+                    channel=inbound.channel,
+                    address=inbound.address,
+                    body=inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]",
+                    kind=MessageKind.TEXT if inbound.payload is None else MessageKind.ANSWER,
+                    provider_id=inbound.provider_id,
+                    status=MessageStatus.RECEIVED,
+                    created_at=now,
+                    updated_at=now,
+                )
+                s.add(message)
+                await s.flush()
+                outcome.message_id = message.id
+                await self._process(_Turn(s, inbound, message, now, outcome))
+        except IntegrityError:
+            # Two workers raced on the same provider id: the other one won and handled it.
+            if inbound.provider_id is not None:
+                async with self._db.transaction() as s:
+                    if await self._seen(s, inbound.provider_id):
+                        return Outcome(duplicate=True)
+            raise
+        if self._on_commit is not None and outcome.queued:
+            self._on_commit(bool(outcome.alert_ids))
+        return outcome
+
+    @staticmethod
+    async def _seen(s: AsyncSession, provider_id: str) -> bool:
+        found = await s.scalar(select(col(Message.id)).where(col(Message.provider_id) == provider_id))
+        return found is not None
+
+    async def _process(self, turn: _Turn) -> None:
+        s, inbound = turn.s, turn.inbound
+        identity = await identity_for(s, inbound.channel, inbound.address)
+        if identity is None:
+            await self._unknown_sender(turn)
+            return
+        person = await s.get(Person, identity.person_id)
+        assert person is not None and person.id is not None
+        turn.identity, turn.person = identity, person
+        turn.message.person_id = person.id
+        audit(s, turn.now, f"person:{person.id}", "message.received", person.id, message_id=turn.message.id)
+
+        keyword = None
+        if inbound.payload is None:
+            keyword = classify(inbound.text, opted_out=identity.opted_out_at is not None)
+        if keyword is not None:
+            await self._keyword(turn, keyword)
+            return
+        if person.role in (Role.PEER, Role.SUPERVISOR):
+            await self._reply(
+                turn, self._content.messages.text("no_command", person.locale), MessageKind.SYSTEM
+            )
+            return
+        session = await active_session(s, person.id)
+        if session is not None and (inbound.payload is not None or identity.opted_out_at is None):
+            await self._answer(turn, session)
+        else:
+            await self._free_text(turn)
+
+    # -- senders we do not know -------------------------------------------------------------------
+
+    async def _unknown_sender(self, turn: _Turn) -> None:
+        inbound = turn.inbound
+        result = self._content.triage.assess(inbound.text)
+        turn.outcome.severity = result.severity
+        if result.severity is Severity.CRITICAL:
+            text = self._alerting.crisis_text(result.categories, "en", peer_name=None)
+            kind = MessageKind.CRISIS
+            audit(
+                turn.s,
+                turn.now,
+                "system",
+                "crisis.unknown_sender",
+                None,
+                channel=inbound.channel,
+                categories=list(result.categories),
+            )
+        else:
+            text = self._content.messages.text("unknown_sender", "en", program=self._program)
+            kind = MessageKind.SYSTEM
+        await queue_to(
+            turn.s,
+            channel=inbound.channel,
+            address=inbound.address,
+            person_id=None,
+            text=text,
+            kind=kind,
+            now=turn.now,
+        )
+        turn.outcome.queued += 1
+
+    # -- compliance keywords ----------------------------------------------------------------------
+
+    async def _keyword(self, turn: _Turn, keyword: Keyword) -> None:
+        s, identity, person = turn.s, turn.identity, turn.person
+        assert identity is not None and person is not None and person.id is not None
+        messages = self._content.messages
+        turn.message.kind = MessageKind.KEYWORD
+        if keyword is Keyword.STOP:
+            # A crisis inside a STOP is still a crisis: answer it before going quiet.
+            await self._triage_free_text(turn, turn.inbound.text, relay=False)
+            if identity.opted_out_at is None:
+                identity.opted_out_at = turn.now
+                audit(
+                    s,
+                    turn.now,
+                    f"person:{person.id}",
+                    "consent.opted_out",
+                    person.id,
+                    channel=identity.channel,
+                )
+                await self._tell_peer_opt_out(turn)
+            await self._reply(
+                turn, messages.text("opted_out", person.locale, program=self._program), MessageKind.KEYWORD
+            )
+        elif keyword is Keyword.START:
+            if identity.opted_out_at is not None:
+                identity.opted_out_at = None
+                audit(
+                    s,
+                    turn.now,
+                    f"person:{person.id}",
+                    "consent.opted_in",
+                    person.id,
+                    channel=identity.channel,
+                )
+            identity.consent_at = turn.now
+            await self._reply(
+                turn, messages.text("opted_in", person.locale, program=self._program), MessageKind.KEYWORD
+            )
+        else:
+            await self._reply(
+                turn,
+                messages.text("help", person.locale, program=self._program, support=self._support),
+                MessageKind.KEYWORD,
+            )
+
+    async def _tell_peer_opt_out(self, turn: _Turn) -> None:
+        person, identity = turn.person, turn.identity
+        assert person is not None and person.id is not None and identity is not None
+        team = await care_team(turn.s, person.id)
+        if team is None or team.peer_id is None:
+            return
+        peer = await turn.s.get(Person, team.peer_id)
+        if peer is None:
+            return
+        text = self._content.messages.text(
+            "peer_told_opt_out", peer.locale, name=person.name, channel=identity.channel
+        )
+        turn.outcome.queued += await self._alerting.notify(turn.s, peer, text, MessageKind.SYSTEM, turn.now)
+
+    # -- flow answers -----------------------------------------------------------------------------
+
+    async def _answer(self, turn: _Turn, session: FlowSession) -> None:
+        s, inbound, person, identity = turn.s, turn.inbound, turn.person, turn.identity
+        assert person is not None and person.id is not None and identity is not None and session.id is not None
+        flow = self._content.flow(session.flow_id)
+        state = SessionState.from_json(session.state)
+        value: str | None = None
+        if inbound.payload is not None:
+            parts = split_payload(inbound.payload)
+            if parts is None or parts[0] != state.step_id:
+                await self._stale_button(turn, session, state)
+                return
+            value = parts[1]
+        sprint = engine.resume(flow, state, inbound.text, session.locale, payload=value)
+        for answer in sprint.answers:
+            s.add(
+                Answer(
+                    session_id=session.id,
+                    person_id=person.id,
+                    flow_id=flow.id,
+                    step_id=answer.step_id,
+                    value=answer.value,
+                    raw=answer.raw,
+                    answered_at=turn.now,
+                )
+            )
+        session.state = sprint.state.to_json()
+        session.updated_at = turn.now
+        if sprint.state.done:
+            session.status = SessionStatus.COMPLETED
+            session.remind_at = None
+            session.expires_at = None
+            if flow.id == ONBOARDING:
+                await apply_onboarding(s, person, identity, sprint.state.answers, turn.now)
+        signals: list[Signal] = []
+        for event in sprint.events:
+            if isinstance(event, Flagged):
+                signals.append(Signal(Severity(event.severity), (event.category,), (event.reason,)))
+            elif isinstance(event, FreeText):
+                result = self._content.triage.assess(event.text, session.locale)
+                if result.severity is not Severity.NONE:
+                    signals.append(Signal.from_triage(result, event.text))
+        if signals:
+            await self._raise(turn, signals, session_id=session.id)
+        turn.outcome.queued += await queue_outputs(
+            s, identity, sprint.outputs, MessageKind.REPLY, turn.now, self._buttons
+        )
+
+    async def _stale_button(self, turn: _Turn, session: FlowSession, state: SessionState) -> None:
+        assert turn.identity is not None
+        flow = self._content.flow(session.flow_id)
+        question = engine.current_question(flow, state, session.locale)
+        await self._reply(
+            turn, self._content.messages.text("stale_button", session.locale), MessageKind.REPLY
+        )
+        if question is not None:
+            turn.outcome.queued += await queue_outputs(
+                turn.s, turn.identity, [question], MessageKind.REPLY, turn.now, self._buttons
+            )
+
+    # -- free text --------------------------------------------------------------------------------
+
+    async def _free_text(self, turn: _Turn) -> None:
+        await self._triage_free_text(turn, turn.inbound.text, relay=True)
+
+    async def _triage_free_text(self, turn: _Turn, text: str, *, relay: bool) -> None:
+        person = turn.person
+        assert person is not None and person.id is not None
+        result = self._content.triage.assess(text, person.locale)
+        alerted = False
+        if result.severity is not Severity.NONE:
+            alerted = await self._raise(turn, [Signal.from_triage(result, text)], session_id=None)
+        if relay and not alerted:
+            await self._relay(turn, text)
+
+    async def _relay(self, turn: _Turn, text: str) -> None:
+        """Pass a message that is not an answer to the person's peer, named, and tell the sender."""
+        s, person = turn.s, turn.person
+        assert person is not None and person.id is not None
+        messages = self._content.messages
+        subject = await self._subject_pir(turn)
+        team = await care_team(s, subject.id) if subject is not None and subject.id is not None else None
+        peer = await s.get(Person, team.peer_id) if team is not None and team.peer_id is not None else None
+        if peer is None:
+            audit(s, turn.now, "system", "relay.no_peer", person.id, message_id=turn.message.id)
+            await self._reply(turn, messages.text("relay_no_peer", person.locale), MessageKind.REPLY)
+            return
+        if person.role == Role.FAMILY and subject is not None:
+            body = messages.text(
+                "relay_to_peer_family", peer.locale, name=person.name, pir=subject.name, text=text
+            )
+        else:
+            body = messages.text(
+                "relay_to_peer", peer.locale, name=person.name, role=person.role.upper(), text=text
+            )
+        turn.outcome.queued += await self._alerting.notify(s, peer, body, MessageKind.RELAY, turn.now)
+        audit(
+            s,
+            turn.now,
+            f"person:{person.id}",
+            "relay.to_peer",
+            person.id,
+            peer_id=peer.id,
+            message_id=turn.message.id,
+        )
+        await self._reply(turn, messages.text("relay_sent", person.locale, peer=peer.name), MessageKind.REPLY)
+
+    async def _subject_pir(self, turn: _Turn) -> Person | None:
+        """The PIR a message is about: the sender, or for a family member their linked PIR."""
+        person = turn.person
+        assert person is not None and person.id is not None
+        if person.role != Role.FAMILY:
+            return person
+        links = await active_links_of_family(turn.s, person.id, turn.now)
+        return await turn.s.get(Person, links[0].pir_id) if links else None
+
+    # -- alerts -----------------------------------------------------------------------------------
+
+    async def _raise(self, turn: _Turn, signals: list[Signal], session_id: int | None) -> bool:
+        """Create the alert for these signals; a critical one answers the sender with crisis resources first."""
+        person, identity = turn.person, turn.identity
+        assert person is not None and identity is not None
+        subject = await self._subject_pir(turn)
+        raised = await self._alerting.raise_alert(
+            turn.s,
+            subject=subject or person,
+            raised_by=person,
+            signals=signals,
+            now=turn.now,
+            message_id=turn.message.id,
+            session_id=session_id,
+            reply_to=identity,
+        )
+        turn.outcome.severity = max(turn.outcome.severity, raised.severity, key=Severity.rank)
+        turn.outcome.queued += raised.queued
+        if raised.alert_id is not None:
+            turn.outcome.alert_ids.append(raised.alert_id)
+        return raised.alert_id is not None and raised.severity is not Severity.MEDIUM
+
+    async def _reply(self, turn: _Turn, text: str, kind: MessageKind) -> None:
+        assert turn.identity is not None
+        if await queue_message(turn.s, turn.identity, text, kind, turn.now) is not None:
+            turn.outcome.queued += 1

@@ -1,0 +1,72 @@
+"""`peerline serve`: the HTTP app, the scheduler clock and the outbox sender in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.app import App
+from bot.scheduler import tick
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+APP_KEY = web.AppKey("peerline", App)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    async with app.db.transaction() as s:
+        from sqlalchemy import text  # noqa: PLC0415
+
+        await s.execute(text("SELECT 1"))
+    return web.json_response({"status": "ok", "channels": sorted(app.channels)})
+
+
+def make_web_app(app: App) -> web.Application:
+    web_app = web.Application()
+    web_app[APP_KEY] = app
+    web_app.router.add_get("/healthz", healthz)
+    return web_app
+
+
+async def serve(settings: Settings, host: str, port: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = App.build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.db.upgrade()
+    runner = web.AppRunner(make_web_app(app))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    scheduler = AsyncIOScheduler()
+
+    async def scheduled_tick() -> None:
+        try:
+            await tick(app)
+        except Exception:
+            log.exception("scheduler tick failed")
+
+    scheduler.add_job(
+        scheduled_tick, "interval", seconds=settings.tick_seconds, max_instances=1, coalesce=True
+    )
+    scheduler.start()
+    sender = asyncio.create_task(app.sender.run(stop))
+    log.info("peerline serving on http://%s:%s (channels: %s)", host, port, ", ".join(app.channels) or "none")
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        await runner.cleanup()
+        await app.close()
+        log.info("peerline stopped")

@@ -1,0 +1,156 @@
+"""From triage signals to an alert row, the crisis reply and the first page to a human.
+
+The crisis reply never waits on a person: it is queued in the same transaction as the alert, with the
+highest priority a reply to the sender can have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.content import Content
+from bot.outbox import queue_message
+from flows.triage import Severity, TriageResult
+from storage.models import Alert, ChannelIdentity, MessageKind, Person, Role
+from storage.repo import audit, care_team, reachable_identity
+
+_ICONS = {Severity.CRITICAL: "🚨", Severity.HIGH: "⚠️", Severity.MEDIUM: "ℹ️"}  # noqa: RUF001
+_OVERDOSE = {"overdose", "medical"}
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One reason to worry: a structured answer rule or a free-text match."""
+
+    severity: Severity
+    categories: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+    @classmethod
+    def from_triage(cls, result: TriageResult, text: str) -> Signal:
+        said = ", ".join(f'"{m.phrase}"' for m in result.matches)
+        quote = text if len(text) <= 200 else text[:197] + "..."
+        return cls(result.severity, result.categories, (f"wrote {said}: {quote!r}",))
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    alert_id: int | None
+    severity: Severity
+    queued: int
+
+
+class Alerting:
+    """Creates alerts and pages the care team; the escalation chain builds on `notify`."""
+
+    def __init__(self, content: Content, buttons: Mapping[str, bool]) -> None:
+        self._content = content
+        self._buttons = buttons
+
+    def crisis_text(self, categories: Sequence[str], locale: str, peer_name: str | None) -> str:
+        messages = self._content.messages
+        peer = peer_name or messages.text("crisis_no_peer", locale)
+        key = "crisis_overdose" if _OVERDOSE & set(categories) else "crisis"
+        return messages.text(key, locale, peer=peer)
+
+    async def notify(
+        self, s: AsyncSession, person: Person, text: str, kind: MessageKind, now: datetime
+    ) -> int:
+        """Queue a message to a staff member on their first reachable channel; returns 1 if queued."""
+        assert person.id is not None
+        identity = await reachable_identity(s, person.id)
+        if identity is None:
+            audit(s, now, "system", "notify.unreachable", person.id, kind=str(kind))
+            return 0
+        return 1 if await queue_message(s, identity, text, kind, now) is not None else 0
+
+    async def raise_alert(
+        self,
+        s: AsyncSession,
+        *,
+        subject: Person,
+        raised_by: Person,
+        signals: Sequence[Signal],
+        now: datetime,
+        message_id: int | None,
+        session_id: int | None,
+        reply_to: ChannelIdentity | None,
+    ) -> Raised:
+        """Record one alert for all signals of a turn; answer a crisis; page the first reachable human."""
+        assert subject.id is not None and raised_by.id is not None
+        severity = max((sig.severity for sig in signals), key=Severity.rank)
+        categories = list(dict.fromkeys(c for sig in signals for c in sig.categories))
+        reasons = [r for sig in signals for r in sig.reasons]
+        team = await care_team(s, subject.id)
+        chain = [team.peer_id, team.backup_id, team.supervisor_id] if team is not None else []
+        staff = [p for p in [await s.get(Person, pid) for pid in chain if pid is not None] if p is not None]
+        queued = 0
+        if severity is Severity.CRITICAL and reply_to is not None:
+            peer_name = staff[0].name if staff else None
+            text = self.crisis_text(categories, raised_by.locale, peer_name)
+            if await queue_message(s, reply_to, text, MessageKind.CRISIS, now) is not None:
+                queued += 1
+            audit(s, now, "system", "crisis.replied", raised_by.id, categories=categories)
+        alert = Alert(
+            person_id=subject.id,
+            raised_by_id=raised_by.id,
+            severity=severity,
+            categories=categories,
+            reasons=reasons,
+            source="family" if raised_by.role == Role.FAMILY else "pir",
+            message_id=message_id,
+            session_id=session_id,
+            created_at=now,
+        )
+        s.add(alert)
+        await s.flush()
+        assert alert.id is not None
+        audit(
+            s,
+            now,
+            "system",
+            "alert.created",
+            subject.id,
+            alert_id=alert.id,
+            severity=str(severity),
+            categories=categories,
+            raised_by=raised_by.id,
+        )
+        if severity is not Severity.MEDIUM:
+            for level, member in enumerate(staff):
+                text = self.alert_text(alert, subject, raised_by, member.locale)
+                if await self.notify(s, member, text, MessageKind.ALERT, now):
+                    queued += 1
+                    alert.escalation_level = level
+                    audit(
+                        s,
+                        now,
+                        "system",
+                        "alert.notified",
+                        subject.id,
+                        alert_id=alert.id,
+                        to=member.id,
+                        level=level,
+                    )
+                    break
+            else:
+                audit(s, now, "system", "alert.nobody_reachable", subject.id, alert_id=alert.id)
+        return Raised(alert.id, severity, queued)
+
+    def alert_text(self, alert: Alert, subject: Person, raised_by: Person, locale: str) -> str:
+        severity = Severity(alert.severity)
+        values = {
+            "icon": _ICONS.get(severity, ""),
+            "severity": severity.upper(),
+            "alert_id": alert.id,
+            "name": subject.name,
+            "role": subject.role.upper(),
+            "raised_by": raised_by.name,
+            "reasons": "; ".join(alert.reasons),
+        }
+        key = "alert_family" if raised_by.id != subject.id else "alert"
+        return self._content.messages.text(key, locale, **values)

@@ -1,0 +1,100 @@
+"""Async engine and transactions for SQLite (default) and PostgreSQL.
+
+SQLite is tuned for a single busy process: WAL so readers never block the writer, synchronous=NORMAL
+(durable across process crashes, and WAL keeps the file consistent on power loss), a busy timeout so a
+second writer waits instead of failing, foreign keys on, and `BEGIN IMMEDIATE` so a write transaction
+takes the write lock up front instead of failing half-way with "database is locked".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the driver so the "begin" hook below decides how to begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+        "PRAGMA foreign_keys=ON",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Owns the engine; hands out transactions. Built once in the composition root."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
+            if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
+                raise ValueError(
+                    "use a SQLite file, not :memory: (every connection would see its own database)"
+                )
+        else:
+            kwargs["pool_size"] = 10
+            kwargs["max_overflow"] = 10
+            kwargs["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits on success, rolls back on any exception."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def create_all(self) -> None:
+        """Create tables straight from the models (tests); deployments use `upgrade`."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Apply Alembic migrations on this engine's connection."""
+        from alembic import command  # noqa: PLC0415  (only migrations need alembic loaded)
+        from alembic.config import Config  # noqa: PLC0415
+
+        def run(sync_conn: Connection) -> None:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            cfg.attributes["connection"] = sync_conn
+            command.upgrade(cfg, revision)
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(run)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def null_pool_engine(url: str) -> AsyncEngine:
+    """An engine without pooling, for short-lived tools (bench set-up, one-off scripts)."""
+    return create_async_engine(url, poolclass=NullPool)

@@ -1,0 +1,259 @@
+"""SQLModel tables: the single source of truth for people, conversations, alerts and history.
+
+Enumerations are stored as plain strings (StrEnum values) so migrations stay portable between
+SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+class Role(StrEnum):
+    PIR = "pir"
+    FAMILY = "family"
+    PEER = "peer"
+    SUPERVISOR = "supervisor"
+
+
+class PersonStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    INACTIVE = "inactive"
+
+
+class ChannelName(StrEnum):
+    CONSOLE = "console"
+    TELEGRAM = "telegram"
+    SMS = "sms"
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class MessageKind(StrEnum):
+    """What a message is for; outbound kinds also decide delivery priority."""
+
+    ALERT = "alert"
+    CRISIS = "crisis"
+    RELAY = "relay"
+    CHECKIN = "checkin"
+    REPLY = "reply"
+    KEYWORD = "keyword"
+    SYSTEM = "system"
+    ANSWER = "answer"
+    TEXT = "text"
+
+
+PRIORITY: dict[MessageKind, int] = {
+    MessageKind.ALERT: 0,
+    MessageKind.CRISIS: 1,
+    MessageKind.KEYWORD: 2,
+    MessageKind.RELAY: 3,
+    MessageKind.REPLY: 3,
+    MessageKind.SYSTEM: 4,
+    MessageKind.CHECKIN: 5,
+}
+
+
+class MessageStatus(StrEnum):
+    """Delivery states in the order they may be reached; status only moves forward."""
+
+    RECEIVED = "received"
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    READ = "read"
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    ABANDONED = "abandoned"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class ShareScope(StrEnum):
+    NONE = "none"
+    STATUS = "status"
+    ALERTS = "alerts"
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def _jsonlist() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    role: str = Field(index=True)
+    name: str = Field(index=True)
+    locale: str = "en"
+    timezone: str = "America/New_York"
+    status: str = PersonStatus.ACTIVE
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChannelIdentity(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    channel: str
+    address: str
+    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    unreachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CareTeam(SQLModel, table=True):
+    pir_id: int = Field(foreign_key="person.id", primary_key=True)
+    peer_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    backup_id: int | None = Field(default=None, foreign_key="person.id")
+    supervisor_id: int | None = Field(default=None, foreign_key="person.id")
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class FamilyLink(SQLModel, table=True):
+    """A family member's link to a PIR with the PIR's consent record (42 CFR Part 2 elements)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    family_id: int = Field(foreign_key="person.id", index=True)
+    pir_id: int = Field(foreign_key="person.id", index=True)
+    scope: str = ShareScope.NONE
+    purpose: str = "family support"
+    consent: dict[str, Any] = _json()
+    granted_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CheckinSchedule(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("person_id", "flow_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    flow_id: str
+    local_time: str = "09:00"
+    days: str = "mon,tue,wed,thu,fri,sat,sun"
+    paused: bool = False
+    next_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+class FlowSession(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("person_id", "flow_id", "local_date"),
+        Index("ix_flowsession_person_status", "person_id", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    flow_id: str
+    locale: str = "en"
+    channel: str
+    state: dict[str, Any] = _json()
+    status: str = SessionStatus.ACTIVE
+    local_date: str | None = None
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    remind_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+class Answer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="flowsession.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    flow_id: str
+    step_id: str
+    value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    raw: str = ""
+    answered_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Message(SQLModel, table=True):
+    """Contact history: every message in or out, kept for outcome reporting and audits."""
+
+    __table_args__ = (Index("ix_message_person_created", "person_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    direction: str
+    channel: str
+    address: str
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    body: str
+    kind: str = MessageKind.TEXT
+    provider_id: str | None = Field(default=None, unique=True)
+    status: str = MessageStatus.RECEIVED
+    error_code: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Outbox(SQLModel, table=True):
+    """Transactional outbox: written with the decision, drained by the sender after commit."""
+
+    __table_args__ = (Index("ix_outbox_due", "channel", "priority", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id")
+    channel: str
+    address: str
+    body: str
+    buttons: list[Any] = _jsonlist()
+    priority: int = 5
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Alert(SQLModel, table=True):
+    __table_args__ = (Index("ix_alert_status_next", "status", "next_escalation_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    raised_by_id: int | None = Field(default=None, foreign_key="person.id")
+    severity: str
+    categories: list[str] = _jsonlist()
+    reasons: list[str] = _jsonlist()
+    source: str = "answer"
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    session_id: int | None = Field(default=None, foreign_key="flowsession.id")
+    status: str = AlertStatus.OPEN
+    escalation_level: int = 0
+    next_escalation_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: int | None = Field(default=None, foreign_key="person.id")
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by: int | None = Field(default=None, foreign_key="person.id")
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    note: str | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only log of access and actions (HIPAA audit controls)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str
+    action: str = Field(index=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    detail: dict[str, Any] = _json()

@@ -1,0 +1,104 @@
+"""Queries the bot needs, kept in one place so the SQL is easy to review and index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    AuditEvent,
+    CareTeam,
+    ChannelIdentity,
+    FamilyLink,
+    FlowSession,
+    Message,
+    Person,
+    SessionStatus,
+)
+
+
+async def identity_for(s: AsyncSession, channel: str, address: str) -> ChannelIdentity | None:
+    return (
+        await s.scalars(
+            select(ChannelIdentity).where(
+                col(ChannelIdentity.channel) == channel, col(ChannelIdentity.address) == address
+            )
+        )
+    ).first()
+
+
+async def identities_of(s: AsyncSession, person_id: int) -> Sequence[ChannelIdentity]:
+    return (
+        await s.scalars(
+            select(ChannelIdentity)
+            .where(col(ChannelIdentity.person_id) == person_id)
+            .order_by(col(ChannelIdentity.id))
+        )
+    ).all()
+
+
+async def reachable_identity(
+    s: AsyncSession, person_id: int, prefer: str | None = None
+) -> ChannelIdentity | None:
+    """The identity to write to: the preferred channel if usable, else the first usable one."""
+    usable = [
+        i for i in await identities_of(s, person_id) if i.opted_out_at is None and i.unreachable_at is None
+    ]
+    for ident in usable:
+        if ident.channel == prefer:
+            return ident
+    return usable[0] if usable else None
+
+
+async def active_session(s: AsyncSession, person_id: int) -> FlowSession | None:
+    return (
+        await s.scalars(
+            select(FlowSession)
+            .where(col(FlowSession.person_id) == person_id, col(FlowSession.status) == SessionStatus.ACTIVE)
+            .order_by(col(FlowSession.id).desc())
+        )
+    ).first()
+
+
+async def care_team(s: AsyncSession, pir_id: int) -> CareTeam | None:
+    return await s.get(CareTeam, pir_id)
+
+
+async def active_links_of_family(s: AsyncSession, family_id: int, now: datetime) -> Sequence[FamilyLink]:
+    links = (
+        await s.scalars(
+            select(FamilyLink)
+            .where(col(FamilyLink.family_id) == family_id, col(FamilyLink.revoked_at).is_(None))
+            .order_by(col(FamilyLink.id))
+        )
+    ).all()
+    return [link for link in links if link.expires_at is None or link.expires_at > now]
+
+
+async def history(s: AsyncSession, person_id: int, limit: int = 200) -> Sequence[Message]:
+    return (
+        await s.scalars(
+            select(Message)
+            .where(col(Message.person_id) == person_id)
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+            .limit(limit)
+        )
+    ).all()
+
+
+async def people(s: AsyncSession, role: str | None = None) -> Sequence[Person]:
+    query = select(Person).order_by(col(Person.id))
+    if role is not None:
+        query = query.where(col(Person.role) == role)
+    return (await s.scalars(query)).all()
+
+
+def audit(
+    s: AsyncSession, at: datetime, actor: str, action: str, person_id: int | None = None, **detail: Any
+) -> None:
+    """Append an audit event to the current transaction."""
+    s.add(AuditEvent(at=at, actor=actor, action=action, person_id=person_id, detail=detail))

@@ -1,0 +1,99 @@
+"""Storage on both backends: migrations match the models, SQLite pragmas hold, UTC round-trips."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from storage.db import Database
+from storage.models import ChannelIdentity, Direction, Message, Person
+
+NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+
+
+async def test_migrations_create_exactly_the_models(db_url: str) -> None:
+    database = Database(db_url)
+    try:
+        await database.upgrade()
+
+        def diff(sync_conn):  # type: ignore[no-untyped-def]
+            ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+            return compare_metadata(ctx, SQLModel.metadata)
+
+        async with database.engine.connect() as conn:
+            differences = await conn.run_sync(diff)
+        assert differences == []
+        await database.upgrade()  # idempotent
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_pragmas(tmp_path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    try:
+        async with database.transaction() as s:
+            mode = (await s.execute(text("PRAGMA journal_mode"))).scalar()
+            sync = (await s.execute(text("PRAGMA synchronous"))).scalar()
+            fks = (await s.execute(text("PRAGMA foreign_keys"))).scalar()
+            busy = (await s.execute(text("PRAGMA busy_timeout"))).scalar()
+        assert (mode, sync, fks) == ("wal", 1, 1)  # synchronous NORMAL == 1
+        assert busy == 10_000
+    finally:
+        await database.dispose()
+
+
+def test_memory_sqlite_is_refused() -> None:
+    with pytest.raises(ValueError, match="SQLite file"):
+        Database("sqlite+aiosqlite:///:memory:")
+
+
+async def test_datetimes_come_back_aware_utc(db: Database) -> None:
+    madrid = timezone(timedelta(hours=1))
+    async with db.transaction() as s:
+        person = Person(role="pir", name="Ana", created_at=datetime(2026, 3, 2, 15, 0, tzinfo=madrid))
+        s.add(person)
+    async with db.transaction() as s:
+        loaded = await s.get(Person, person.id)
+    assert loaded is not None
+    assert loaded.created_at == NOW
+    assert loaded.created_at.tzinfo is not None
+    assert loaded.created_at.utcoffset() == timedelta(0)
+
+
+async def test_naive_datetimes_are_refused(db: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        async with db.transaction() as s:
+            s.add(Person(role="pir", name="Ana", created_at=datetime(2026, 3, 2, 15, 0)))  # noqa: DTZ001
+
+
+async def test_provider_id_is_unique(db: Database) -> None:
+    async with db.transaction() as s:
+        s.add(Message(direction=Direction.INBOUND, channel="sms", address="+15550001111", body="hi",
+                      provider_id="sms:SM1", created_at=NOW, updated_at=NOW))
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as s:
+            s.add(Message(direction=Direction.INBOUND, channel="sms", address="+15550001111", body="hi",
+                          provider_id="sms:SM1", created_at=NOW, updated_at=NOW))
+
+
+async def test_foreign_keys_are_enforced(db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as s:
+            s.add(ChannelIdentity(person_id=999, channel="sms", address="+15550001111", created_at=NOW))
+
+
+async def test_failed_transaction_rolls_back(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as s:
+            s.add(Person(role="pir", name="Gone", created_at=NOW))
+            await s.flush()
+            raise RuntimeError("boom")
+    async with db.transaction() as s:
+        count = (await s.execute(text("SELECT count(*) FROM person"))).scalar()
+    assert count == 0
