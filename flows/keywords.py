@@ -29,7 +29,7 @@ _EXACT: dict[str, Keyword] = {
 
 _NATURAL_STOP = re.compile(
     r"\b(?:stop|quit|quit\s+(?:texting|messaging)|don'?t|do\s+not|no\s+more)\s+"
-    r"(?:texting|messaging|sending|text|message|contact)(?:ing)?\s*(?:me|us)?\b"
+    r"(?:texting|messaging|sending|texts?|messages?|contact)(?:ing)?\s*(?:me|us)?\b"
     r"|\bunsubscribe\s+me\b|\bremove\s+me\s+from\b|\btake\s+me\s+off\b"
     r"|\bno\s+(?:me\s+)?(?:escribas|mandes|env[ií]es)\s+m[aá]s\b|\bdeja\s+de\s+(?:escribirme|mandarme|enviarme)\b",
 )
