@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -418,10 +419,8 @@ def serve_cmd(
     from bot.server import serve  # noqa: PLC0415
 
     settings = _settings()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, host, port))
-    except KeyboardInterrupt:
-        pass
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from flows.triage import Triage
 
 from flows.loader import load_flows
 from flows.model import Flow
-from flows.triage import Triage
 
 LOCALES = ("en", "es")
 

@@ -12,7 +12,7 @@ from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage
 from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
-from bot.people import add_person, assign, link_family
+from bot.people import add_person, assign, link_family, resolve
 from config.settings import Settings
 from storage.models import Role, ShareScope
 from storage.repo import active_session
@@ -48,7 +48,7 @@ async def _seed(app: App) -> None:
 async def run_demo(settings: Settings, db_path: Path, script: Path | None, console: Console) -> None:
     """Seed a fresh demo database, start Alex's check-in and let the user answer as Alex."""
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240  (start-up, nothing else runs yet)
     settings = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{db_path}"})
     channel = _show(console)
     app = App.build(settings, channels={channel.name: channel})
@@ -58,7 +58,7 @@ async def run_demo(settings: Settings, db_path: Path, script: Path | None, conso
         console.print("Sam is Alex's peer specialist; Jordan is family. Type answers; Ctrl-D to quit.\n")
         await _seed(app)
         await app.sender.drain()
-        lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None
+        lines = script.read_text(encoding="utf-8").splitlines() if script is not None else None  # noqa: ASYNC240
         turn = 0
         while True:
             if lines is not None:
@@ -83,7 +83,8 @@ async def run_demo(settings: Settings, db_path: Path, script: Path | None, conso
             )
             await app.sender.drain()
         async with app.db.transaction() as s:
-            session = await active_session(s, 2)
+            alex = await resolve(s, "Alex")
+            session = await active_session(s, alex.id or 0)
         state = "still open" if session is not None else "finished"
         console.print(f"\n[bold]Demo over[/]: the check-in is {state}; every message is in {db_path}.")
         console.print(

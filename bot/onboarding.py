@@ -17,7 +17,11 @@ ONBOARDING = "onboarding"
 
 
 async def apply_onboarding(
-    s: AsyncSession, person: Person, identity: ChannelIdentity, answers: Mapping[str, AnswerValue], now: datetime
+    s: AsyncSession,
+    person: Person,
+    identity: ChannelIdentity,
+    answers: Mapping[str, AnswerValue],
+    now: datetime,
 ) -> None:
     assert person.id is not None
     schedules = (await s.scalars(select(CheckinSchedule).where(CheckinSchedule.person_id == person.id))).all()
@@ -37,5 +41,13 @@ async def apply_onboarding(
         for schedule in schedules:
             schedule.local_time = time
             schedule.next_due_at = next_due(now, person.timezone, time, schedule.days)
-    audit(s, now, f"person:{person.id}", "onboarding.applied", person.id, consent=consent, language=language,
-          checkin_time=time)
+    audit(
+        s,
+        now,
+        f"person:{person.id}",
+        "onboarding.applied",
+        person.id,
+        consent=consent,
+        language=language,
+        checkin_time=time,
+    )

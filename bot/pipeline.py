@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import col, select
+from flows.triage import Severity
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from bot.channels.base import Inbound
 from bot.checkins import queue_outputs, split_payload
@@ -27,7 +28,7 @@ from bot.triage import Alerting, Signal
 from flows import engine
 from flows.engine import Flagged, FreeText, SessionState
 from flows.keywords import Keyword, classify
-from flows.triage import Severity
+from flows.model import StepType
 from storage.db import Database
 from storage.models import (
     Answer,
@@ -260,7 +261,9 @@ class Pipeline:
 
     async def _answer(self, turn: _Turn, session: FlowSession) -> None:
         s, inbound, person, identity = turn.s, turn.inbound, turn.person, turn.identity
-        assert person is not None and person.id is not None and identity is not None and session.id is not None
+        assert (
+            person is not None and person.id is not None and identity is not None and session.id is not None
+        )
         flow = self._content.flow(session.flow_id)
         state = SessionState.from_json(session.state)
         value: str | None = None
@@ -292,6 +295,7 @@ class Pipeline:
             if flow.id == ONBOARDING:
                 await apply_onboarding(s, person, identity, sprint.state.answers, turn.now)
         signals: list[Signal] = []
+        alarming: set[str] = set()
         for event in sprint.events:
             if isinstance(event, Flagged):
                 signals.append(Signal(Severity(event.severity), (event.category,), (event.reason,)))
@@ -299,8 +303,14 @@ class Pipeline:
                 result = self._content.triage.assess(event.text, session.locale)
                 if result.severity is not Severity.NONE:
                     signals.append(Signal.from_triage(result, event.text))
+                    alarming.add(event.text)
         if signals:
             await self._raise(turn, signals, session_id=session.id)
+        for answer in sprint.answers:
+            # What the person wrote for their peer reaches the peer; if it raised an alert, the alert carries it.
+            if flow.step(answer.step_id).type is StepType.TEXT and isinstance(answer.value, str):
+                if answer.value.strip() and answer.value not in alarming:
+                    await self._relay(turn, answer.value, acknowledge=False)
         turn.outcome.queued += await queue_outputs(
             s, identity, sprint.outputs, MessageKind.REPLY, turn.now, self._buttons
         )
@@ -332,7 +342,7 @@ class Pipeline:
         if relay and not alerted:
             await self._relay(turn, text)
 
-    async def _relay(self, turn: _Turn, text: str) -> None:
+    async def _relay(self, turn: _Turn, text: str, *, acknowledge: bool = True) -> None:
         """Pass a message that is not an answer to the person's peer, named, and tell the sender."""
         s, person = turn.s, turn.person
         assert person is not None and person.id is not None
@@ -342,7 +352,8 @@ class Pipeline:
         peer = await s.get(Person, team.peer_id) if team is not None and team.peer_id is not None else None
         if peer is None:
             audit(s, turn.now, "system", "relay.no_peer", person.id, message_id=turn.message.id)
-            await self._reply(turn, messages.text("relay_no_peer", person.locale), MessageKind.REPLY)
+            if acknowledge:
+                await self._reply(turn, messages.text("relay_no_peer", person.locale), MessageKind.REPLY)
             return
         if person.role == Role.FAMILY and subject is not None:
             body = messages.text(
@@ -362,7 +373,8 @@ class Pipeline:
             peer_id=peer.id,
             message_id=turn.message.id,
         )
-        await self._reply(turn, messages.text("relay_sent", person.locale, peer=peer.name), MessageKind.REPLY)
+        if acknowledge:
+            await self._reply(turn, messages.text("relay_sent", person.locale, peer=peer.name), MessageKind.REPLY)
 
     async def _subject_pir(self, turn: _Turn) -> Person | None:
         """The PIR a message is about: the sender, or for a family member their linked PIR."""
@@ -376,7 +388,7 @@ class Pipeline:
     # -- alerts -----------------------------------------------------------------------------------
 
     async def _raise(self, turn: _Turn, signals: list[Signal], session_id: int | None) -> bool:
-        """Create the alert for these signals; a critical one answers the sender with crisis resources first."""
+        """Create the alert for these signals; a critical one gets crisis resources to the sender first."""
         person, identity = turn.person, turn.identity
         assert person is not None and identity is not None
         subject = await self._subject_pir(turn)

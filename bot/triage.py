@@ -10,15 +10,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from flows.triage import Severity, TriageResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import Content
 from bot.outbox import queue_message
-from flows.triage import Severity, TriageResult
 from storage.models import Alert, ChannelIdentity, MessageKind, Person, Role
 from storage.repo import audit, care_team, reachable_identity
 
-_ICONS = {Severity.CRITICAL: "🚨", Severity.HIGH: "⚠️", Severity.MEDIUM: "ℹ️"}  # noqa: RUF001
+_ICONS = {Severity.CRITICAL: "🚨", Severity.HIGH: "⚠️", Severity.MEDIUM: "ℹ️"}
 _OVERDOSE = {"overdose", "medical"}
 
 

@@ -31,5 +31,4 @@ class ConsoleChannel(Channel):
 
     def take(self, address: str) -> list[OutboundMessage]:
         """Pop everything delivered to `address` so far."""
-        messages = self.sent.pop(address, [])
-        return messages
+        return self.sent.pop(address, [])

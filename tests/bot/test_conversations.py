@@ -8,7 +8,8 @@ Steps:
 - `start: {who, flow}`: start a check-in now.
 - `say: TEXT` (Alex) or `say: {who, text, id, drain}`: an inbound message; `id` is the provider id;
   `drain: false` leaves the outbox undelivered (to test a restart in between).
-- `press: LABEL` or `press: {who, label}`: press a button of the last question sent to who.
+- `press: LABEL` or `press: {who, label, step}`: press a button of the last question sent to who, or of
+  the earlier question `step` (a stale keyboard).
 - `expect: {who: [substring, ...]}`: exactly these messages (in order, each containing its substring)
   were delivered since the last `expect`; anyone not named must have received nothing.
 - `advance: 3h`: move the clock and run a scheduler tick.  `restart: true`: rebuild the app on the same db.
@@ -63,12 +64,13 @@ class Harness:
     clock: ManualClock
     console: ConsoleChannel
     app: App | None = None
-    last_buttons: dict[str, OutboundMessage] = field(default_factory=dict)
+    buttons_seen: dict[str, list[OutboundMessage]] = field(default_factory=dict)
     counter: int = 0
 
     def build(self) -> App:
-        self.app = App.build(Settings(database_url=self.db_url), clock=self.clock,
-                             channels={"console": self.console})
+        self.app = App.build(
+            Settings(database_url=self.db_url), clock=self.clock, channels={"console": self.console}
+        )
         return self.app
 
     async def seed(self, locale: str) -> None:
@@ -84,19 +86,26 @@ class Harness:
 
     async def run(self, step: dict[str, Any]) -> None:
         assert self.app is not None
-        (kind, arg), = step.items()
+        ((kind, arg),) = step.items()
         if kind == "start":
             async with self.app.db.transaction() as s:
                 person = await resolve(s, arg["who"].capitalize())
-                await start_checkin(s, self.app.content, person, arg["flow"], self.clock.now(), self.app.buttons)
+                await start_checkin(
+                    s, self.app.content, person, arg["flow"], self.clock.now(), self.app.buttons
+                )
             await self.app.sender.drain()
         elif kind == "say":
             arg = {"text": arg} if isinstance(arg, str) else arg
-            await self.send(arg.get("who", "alex"), str(arg["text"]), None, arg.get("id"), arg.get("drain", True))
+            await self.send(
+                arg.get("who", "alex"), str(arg["text"]), None, arg.get("id"), arg.get("drain", True)
+            )
         elif kind == "press":
             arg = {"label": arg} if isinstance(arg, str) else arg
             who = arg.get("who", "alex")
-            message = self.last_buttons[who]
+            seen = self.buttons_seen[who]
+            message = seen[-1]
+            if "step" in arg:  # an old question's keyboard, still on the person's screen
+                message = next(m for m in seen if m.buttons[0][0].payload.startswith(f"{arg['step']}:"))
             labels = {b.label: b.payload for row in message.buttons for b in row}
             assert str(arg["label"]) in labels, f"no button {arg['label']!r} in {list(labels)}"
             await self.send(who, str(arg["label"]), labels[str(arg["label"])], None, True)
@@ -115,12 +124,20 @@ class Harness:
         else:
             raise AssertionError(f"unknown step {kind}")
 
-    async def send(self, who: str, text: str, payload: str | None, provider_id: str | None, drain: bool) -> None:
+    async def send(
+        self, who: str, text: str, payload: str | None, provider_id: str | None, drain: bool
+    ) -> None:
         assert self.app is not None
         self.counter += 1
         await self.app.pipeline.handle(
-            Inbound(channel="console", address=ADDRESS[who], text=text, payload=payload,
-                    provider_id=provider_id or f"console:test:{self.counter}", received_at=self.clock.now())
+            Inbound(
+                channel="console",
+                address=ADDRESS[who],
+                text=text,
+                payload=payload,
+                provider_id=provider_id or f"console:test:{self.counter}",
+                received_at=self.clock.now(),
+            )
         )
         if drain:
             await self.app.sender.drain()
@@ -130,7 +147,7 @@ class Harness:
             got = self.console.take(address)
             for message in got:
                 if message.buttons:
-                    self.last_buttons[who] = message
+                    self.buttons_seen.setdefault(who, []).append(message)
             texts = [m.text for m in got]
             expected = [str(e) for e in wanted.get(who, [])]
             assert len(texts) == len(expected), f"{who} got {texts!r}, expected {expected!r}"
@@ -142,14 +159,21 @@ class Harness:
         async with self.app.db.transaction() as s:
             alex = await resolve(s, "Alex")
             if "session" in wanted:
-                session = (await s.scalars(select(FlowSession).where(FlowSession.person_id == alex.id)
-                                           .order_by(col(FlowSession.id).desc()))).first()
+                session = (
+                    await s.scalars(
+                        select(FlowSession)
+                        .where(FlowSession.person_id == alex.id)
+                        .order_by(col(FlowSession.id).desc())
+                    )
+                ).first()
                 assert (session.status if session else "none") == wanted["session"]
             if "alerts" in wanted:
                 alerts = (await s.scalars(select(Alert).order_by(col(Alert.id)))).all()
                 got = [{"severity": a.severity, "categories": sorted(a.categories)} for a in alerts]
-                assert got == [{"severity": a["severity"], "categories": sorted(a["categories"])}
-                               for a in wanted["alerts"]]
+                assert got == [
+                    {"severity": a["severity"], "categories": sorted(a["categories"])}
+                    for a in wanted["alerts"]
+                ]
             if "answers" in wanted:
                 answers = (await s.scalars(select(Answer).order_by(col(Answer.id)))).all()
                 assert {a.step_id: a.value for a in answers} == wanted["answers"]

@@ -39,8 +39,11 @@ def test_lord_howe_half_hour_shift() -> None:
 
 @pytest.mark.parametrize(
     ("tz", "expected"),
-    [("Pacific/Honolulu", utc(2026, 3, 2, 19, 0)), ("Europe/Madrid", utc(2026, 3, 3, 8, 0)),
-     ("America/Los_Angeles", utc(2026, 3, 2, 17, 0))],
+    [
+        ("Pacific/Honolulu", utc(2026, 3, 2, 19, 0)),
+        ("Europe/Madrid", utc(2026, 3, 3, 8, 0)),
+        ("America/Los_Angeles", utc(2026, 3, 2, 17, 0)),
+    ],
 )
 def test_other_zones(tz: str, expected: datetime) -> None:
     assert next_due(utc(2026, 3, 2, 12, 0), tz, "09:00") == expected

@@ -39,8 +39,9 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("PEERLINE_CONFIG_DIR", "/nonexistent/peerline", "PEERLINE_CONFIG_DIR"),
     ],
 )
-def test_bad_values_name_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: str, value: str,
-                                 named: str) -> None:
+def test_bad_values_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: str, value: str, named: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(key, value)
     with pytest.raises(SettingsError, match=named):

@@ -9,9 +9,28 @@ from flows.keywords import Keyword, classify
 
 @pytest.mark.parametrize(
     "text",
-    ["STOP", "stop", " Stop. ", "STOPALL", "unsubscribe", "Cancel", "END", "quit!", "REVOKE", "optout",
-     "opt out", "/stop", "stop texting me", "Please stop messaging me", "unsubscribe me", "don't text me",
-     "no more texts", "take me off this list", "deja de escribirme", "no me escribas más"],
+    [
+        "STOP",
+        "stop",
+        " Stop. ",
+        "STOPALL",
+        "unsubscribe",
+        "Cancel",
+        "END",
+        "quit!",
+        "REVOKE",
+        "optout",
+        "opt out",
+        "/stop",
+        "stop texting me",
+        "Please stop messaging me",
+        "unsubscribe me",
+        "don't text me",
+        "no more texts",
+        "take me off this list",
+        "deja de escribirme",
+        "no me escribas más",
+    ],
 )
 def test_stop(text: str) -> None:
     assert classify(text) is Keyword.STOP
@@ -34,9 +53,20 @@ def test_help(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["I can't stop thinking about using", "stopped by the meeting", "the end of the day was rough",
-     "I need help", "can you help me", "started a new job", "4", "no", "the bus didn't stop", "I quit my job",
-     "", "   "],
+    [
+        "I can't stop thinking about using",
+        "stopped by the meeting",
+        "the end of the day was rough",
+        "I need help",
+        "can you help me",
+        "started a new job",
+        "4",
+        "no",
+        "the bus didn't stop",
+        "I quit my job",
+        "",
+        "   ",
+    ],
 )
 def test_ordinary_messages_are_not_keywords(text: str) -> None:
     assert classify(text) is None

@@ -74,12 +74,30 @@ async def test_naive_datetimes_are_refused(db: Database) -> None:
 
 async def test_provider_id_is_unique(db: Database) -> None:
     async with db.transaction() as s:
-        s.add(Message(direction=Direction.INBOUND, channel="sms", address="+15550001111", body="hi",
-                      provider_id="sms:SM1", created_at=NOW, updated_at=NOW))
+        s.add(
+            Message(
+                direction=Direction.INBOUND,
+                channel="sms",
+                address="+15550001111",
+                body="hi",
+                provider_id="sms:SM1",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
     with pytest.raises(IntegrityError):
         async with db.transaction() as s:
-            s.add(Message(direction=Direction.INBOUND, channel="sms", address="+15550001111", body="hi",
-                          provider_id="sms:SM1", created_at=NOW, updated_at=NOW))
+            s.add(
+                Message(
+                    direction=Direction.INBOUND,
+                    channel="sms",
+                    address="+15550001111",
+                    body="hi",
+                    provider_id="sms:SM1",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
 
 
 async def test_foreign_keys_are_enforced(db: Database) -> None:
@@ -88,12 +106,16 @@ async def test_foreign_keys_are_enforced(db: Database) -> None:
             s.add(ChannelIdentity(person_id=999, channel="sms", address="+15550001111", created_at=NOW))
 
 
+async def _add_then_fail(db: Database) -> None:
+    async with db.transaction() as s:
+        s.add(Person(role="pir", name="Gone", created_at=NOW))
+        await s.flush()
+        raise RuntimeError("boom")
+
+
 async def test_failed_transaction_rolls_back(db: Database) -> None:
     with pytest.raises(RuntimeError):
-        async with db.transaction() as s:
-            s.add(Person(role="pir", name="Gone", created_at=NOW))
-            await s.flush()
-            raise RuntimeError("boom")
+        await _add_then_fail(db)
     async with db.transaction() as s:
         count = (await s.execute(text("SELECT count(*) FROM person"))).scalar()
     assert count == 0
