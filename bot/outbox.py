@@ -129,17 +129,19 @@ class OutboxSender:
         self._clock = clock
         self._batch = batch
         self._retry = retry or RetryPolicy()
-        self._wake = asyncio.Event()
+        self._wakes: dict[str, asyncio.Event] = {}
         self._urgent = asyncio.Event()
 
     def wake(self, *, urgent: bool = False) -> None:
         """Called after a commit that queued messages; `urgent` interrupts a batch for an alert."""
-        self._wake.set()
+        for event in self._wakes.values():
+            event.set()
         if urgent:
             self._urgent.set()
 
-    async def drain(self) -> int:
-        """Send everything due now, highest priority first; returns how many were handed to channels."""
+    async def drain(self, channel: str | None = None) -> int:
+        """Send everything due now (on one channel, or all), highest priority first; returns how many."""
+        names = [channel] if channel is not None else list(self._channels)
         total = 0
         while True:
             self._urgent.clear()
@@ -149,7 +151,7 @@ class OutboxSender:
                         select(Outbox)
                         .where(
                             col(Outbox.next_attempt_at) <= self._clock.now(),
-                            col(Outbox.channel).in_(list(self._channels)),
+                            col(Outbox.channel).in_(names),
                         )
                         .order_by(col(Outbox.priority), col(Outbox.id))
                         .limit(self._batch)
@@ -168,6 +170,8 @@ class OutboxSender:
         buttons = tuple(tuple(Button(b["label"], b["payload"]) for b in r) for r in row.buttons)
         assert row.id is not None
         out = OutboundMessage(row.message_id, row.channel, row.address, row.body, buttons)
+        if channel.limiter is not None:
+            await channel.limiter.acquire(row.address)
         try:
             result = await channel.send(out)
         except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
@@ -220,14 +224,18 @@ class OutboxSender:
         log.info("will retry message %s in %.1fs: %s", message.id, delay, result.reason)
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
-        """Deliver until `stop` is set, waking on `wake()` or every `idle_seconds` for retries."""
+        """Deliver until `stop` is set: one loop per channel, so a slow provider never holds up another."""
+        await asyncio.gather(*(self._run_channel(name, stop, idle_seconds) for name in self._channels))
+
+    async def _run_channel(self, name: str, stop: asyncio.Event, idle_seconds: float) -> None:
+        wake = self._wakes.setdefault(name, asyncio.Event())
         while not stop.is_set():
-            self._wake.clear()
+            wake.clear()
             try:
-                await self.drain()
+                await self.drain(name)
             except Exception:
-                log.exception("outbox drain failed; will try again")
-            waiter = asyncio.ensure_future(self._wake.wait())
+                log.exception("outbox drain of %s failed; will try again", name)
+            waiter = asyncio.ensure_future(wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({waiter, stopper}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()

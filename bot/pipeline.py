@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flows.triage import Severity
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -29,6 +28,7 @@ from flows import engine
 from flows.engine import Flagged, FreeText, SessionState
 from flows.keywords import Keyword, classify
 from flows.model import StepType
+from flows.triage import Severity
 from storage.db import Database
 from storage.models import (
     Answer,
@@ -307,10 +307,11 @@ class Pipeline:
         if signals:
             await self._raise(turn, signals, session_id=session.id)
         for answer in sprint.answers:
-            # What the person wrote for their peer reaches the peer; if it raised an alert, the alert carries it.
-            if flow.step(answer.step_id).type is StepType.TEXT and isinstance(answer.value, str):
-                if answer.value.strip() and answer.value not in alarming:
-                    await self._relay(turn, answer.value, acknowledge=False)
+            # What the person wrote for their peer reaches the peer; an alert already carries alarming text.
+            value = answer.value
+            written = flow.step(answer.step_id).type is StepType.TEXT and isinstance(value, str)
+            if written and isinstance(value, str) and value.strip() and value not in alarming:
+                await self._relay(turn, value, acknowledge=False)
         turn.outcome.queued += await queue_outputs(
             s, identity, sprint.outputs, MessageKind.REPLY, turn.now, self._buttons
         )
@@ -374,7 +375,9 @@ class Pipeline:
             message_id=turn.message.id,
         )
         if acknowledge:
-            await self._reply(turn, messages.text("relay_sent", person.locale, peer=peer.name), MessageKind.REPLY)
+            await self._reply(
+                turn, messages.text("relay_sent", person.locale, peer=peer.name), MessageKind.REPLY
+            )
 
     async def _subject_pir(self, turn: _Turn) -> Person | None:
         """The PIR a message is about: the sender, or for a family member their linked PIR."""

@@ -6,6 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class Channel(ABC):
 
     name: str
     has_buttons: bool = False
+    limiter: RateLimiter | None = None
 
     @abstractmethod
     async def send(self, message: OutboundMessage) -> SendResult:
