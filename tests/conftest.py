@@ -7,6 +7,8 @@ which bundles a server and is started once per test session.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -26,7 +28,7 @@ START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday, 09:00 in New York
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """An asyncpg URL of a server where tests may create databases."""
     configured = os.environ.get("PEERLINE_TEST_DATABASE_URL")
     if configured:
@@ -34,11 +36,14 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     import pgserver  # noqa: PLC0415  (only when PostgreSQL tests run)
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    # Not under pytest's basetemp: concurrent pytest runs prune each other's old basetemps.
+    pgdata = Path(tempfile.mkdtemp(prefix="peerline-pg-"))
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
     uri = urlparse(server.get_uri())
     host = parse_qs(uri.query)["host"][0]
     yield f"postgresql+asyncpg://postgres@/postgres?host={host}"
     server.cleanup()
+    shutil.rmtree(pgdata, ignore_errors=True)
 
 
 def _plain(url: str) -> str:

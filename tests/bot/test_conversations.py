@@ -40,7 +40,7 @@ from config.settings import Settings
 from storage.models import Alert, Answer, FlowSession, Role, ShareScope
 
 CASES_DIR = Path(__file__).parent / "conversations"
-ADDRESS = {"alex": "alex", "sam": "sam", "jordan": "jordan"}
+ADDRESS = {"alex": "alex", "sam": "sam", "jordan": "jordan", "stranger": "stranger"}
 
 
 def _cases() -> list[Any]:
