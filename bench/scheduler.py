@@ -1,0 +1,198 @@
+"""Scheduler benchmarks.
+
+1. Tick cost with 1,000 check-ins due among 10k / 100k / 1M enrolled people: the claim uses the index on
+   the next due time, so the cost should follow the due count, not the enrolled count. Baseline in the
+   same run: a naive tick that loads every schedule and filters in Python.
+2. The morning burst: 10,000 check-ins (greeting + first question each) sent through the real outbox
+   sender and rate limiter to a simulated provider that allows 30 messages/s and answers 429 above it.
+   Time is simulated (the limiter's clock and sleep are virtual), so the figure is the rate the sender
+   achieves against the limit; the wall-clock time shows the sender's own headroom.
+
+    uv run python -m bench.scheduler [--sizes 10000,100000,1000000] [--burst 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import tempfile
+import time
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert
+from sqlmodel import col, select
+
+from bot.app import App
+from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent
+from bot.clock import ManualClock
+from bot.ratelimit import RateLimiter
+from bot.scheduler import tick
+from config.settings import Settings
+from storage.models import ChannelIdentity, CheckinSchedule, Person
+
+NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 09:00 in New York
+DUE = 1000
+
+
+async def enrol(app: App, people: int, due: int) -> None:
+    """Bulk-enrol `people` PIRs; the first `due` are due now, the rest tomorrow."""
+    chunk = 20_000
+    for start in range(1, people + 1, chunk):
+        ids = range(start, min(people, start + chunk - 1) + 1)
+        async with app.db.transaction() as s:
+            await s.execute(
+                insert(Person),
+                [
+                    {
+                        "id": n,
+                        "role": "pir",
+                        "name": f"p{n}",
+                        "locale": "en",
+                        "timezone": "America/New_York",
+                        "status": "active",
+                        "created_at": NOW - timedelta(days=1),
+                    }
+                    for n in ids
+                ],
+            )
+            await s.execute(
+                insert(ChannelIdentity),
+                [{"person_id": n, "channel": "console", "address": f"p{n}", "created_at": NOW} for n in ids],
+            )
+            await s.execute(
+                insert(CheckinSchedule),
+                [
+                    {
+                        "person_id": n,
+                        "flow_id": "daily_checkin",
+                        "local_time": "09:00",
+                        "days": "mon,tue,wed,thu,fri,sat,sun",
+                        "paused": False,
+                        "next_due_at": NOW if n <= due else NOW + timedelta(days=1),
+                    }
+                    for n in ids
+                ],
+            )
+
+
+class SimulatedProvider(Channel):
+    """Accepts `limit` messages per (virtual) second; anything faster is refused with a 429."""
+
+    name = "console"
+
+    def __init__(self, limit: float, vclock: list[float]) -> None:
+        self.limit = limit
+        self.vclock = vclock
+        self.window: deque[float] = deque()
+        self.sent: list[float] = []
+        self.refused = 0
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        now = self.vclock[0]
+        while self.window and self.window[0] <= now - 1.0 + 1e-9:  # float sums of 1/30 s drift by ulps
+            self.window.popleft()
+        if len(self.window) >= self.limit:
+            self.refused += 1
+            return Failed("429 Too Many Requests", permanent=False, code="429", retry_after=1.0)
+        self.window.append(now)
+        self.sent.append(now)
+        return Sent(provider_id=f"sim:{len(self.sent)}")
+
+
+def build(workdir: Path, name: str, channel: Channel | None = None) -> App:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{workdir / name}")
+    channels = {"console": channel} if channel is not None else {}
+    return App.build(settings, clock=ManualClock(NOW + timedelta(minutes=1)), channels=channels)
+
+
+async def tick_cost(workdir: Path, people: int) -> tuple[float, float, float, int]:
+    app = build(workdir, f"tick-{people}.db")
+    try:
+        await app.db.upgrade()
+        await enrol(app, people, DUE)
+        began = time.perf_counter()
+        async with app.db.transaction() as s:  # naive baseline: every schedule, filtered in Python
+            rows = (await s.scalars(select(CheckinSchedule))).all()
+            naive_due = [r for r in rows if r.next_due_at is not None and r.next_due_at <= NOW]
+        naive = time.perf_counter() - began
+        began = time.perf_counter()
+        async with app.db.transaction() as s:  # the claim query a tick runs (index on the due time)
+            claimed = (
+                await s.scalars(
+                    select(CheckinSchedule)
+                    .where(col(CheckinSchedule.next_due_at) <= NOW, col(CheckinSchedule.paused).is_(False))
+                    .order_by(col(CheckinSchedule.next_due_at))
+                    .limit(200)
+                )
+            ).all()
+        claim = time.perf_counter() - began
+        began = time.perf_counter()
+        report = await tick(app, NOW + timedelta(minutes=1), batch=200)
+        ours = time.perf_counter() - began
+        assert len(naive_due) == DUE
+        assert len(claimed) == 200
+        return ours, claim, naive, report.started
+    finally:
+        await app.close()
+
+
+async def burst(workdir: Path, checkins: int, limit: float) -> None:
+    vclock = [0.0]
+
+    async def vsleep(seconds: float) -> None:
+        vclock[0] += seconds
+        await asyncio.sleep(0)
+
+    provider = SimulatedProvider(limit, vclock)
+    provider.limiter = RateLimiter(limit, clock=lambda: vclock[0], sleep=vsleep)
+    app = build(workdir, "burst.db", provider)
+    try:
+        await app.db.upgrade()
+        await enrol(app, checkins, checkins)
+        began = time.perf_counter()
+        report = await tick(app, NOW + timedelta(minutes=1), batch=500)
+        ticked = time.perf_counter() - began
+        began = time.perf_counter()
+        await app.sender.drain()
+        wall = time.perf_counter() - began
+    finally:
+        await app.close()
+    span = provider.sent[-1] - provider.sent[0] if len(provider.sent) > 1 else 0.0
+    rate = (len(provider.sent) - 1) / span if span else 0.0
+    print(f"morning burst: {report.started} check-ins started by one tick in {ticked:.1f} s")
+    print(
+        f"  {len(provider.sent)} messages out in {span:.0f} simulated s: {rate:.2f} msg/s "
+        f"= {rate / limit:.1%} of the {limit:.0f} msg/s limit, {provider.refused} refused with 429"
+    )
+    print(
+        f"  sender wall-clock: {wall:.1f} s ({len(provider.sent) / wall:.0f} msg/s of headroom "
+        f"without the limit)"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument("--limit", type=float, default=30.0)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="peerline-bench-"))
+    try:
+        print(f"tick with {DUE} due (SQLite), starting {DUE} check-ins:")
+        print(f"{'enrolled':>10} {'whole tick':>12} {'claim query':>12} {'naive full scan':>16}")
+        for size in (int(x) for x in args.sizes.split(",")):
+            ours, claim, naive, started = await tick_cost(workdir, size)
+            assert started == DUE
+            print(f"{size:>10} {ours * 1000:>9.0f} ms {claim * 1000:>9.1f} ms {naive * 1000:>13.0f} ms")
+        await burst(workdir, args.burst, args.limit)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,71 @@
+"""Changing when a person's check-ins come: time, days, time zone, pause."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from bot.people import FLOW_FOR_ROLE, UserError, check_time, check_timezone, resolve
+from bot.schedule import ALL_DAYS, next_due, parse_days
+from storage.models import CheckinSchedule, Role
+from storage.repo import audit
+
+
+async def update_schedule(
+    s: AsyncSession,
+    now: datetime,
+    who: str,
+    *,
+    time: str | None = None,
+    days: str | None = None,
+    timezone: str | None = None,
+    paused: bool | None = None,
+    flow: str | None = None,
+    actor: str = "cli",
+) -> CheckinSchedule:
+    """Apply the changes from the next occurrence on; today's check-in, if already sent, is not repeated."""
+    person = await resolve(s, who)
+    flow_id = flow or FLOW_FOR_ROLE.get(Role(person.role))
+    if flow_id is None:
+        raise UserError(f"{person.name} is a {person.role} and has no check-in schedule")
+    schedule = (
+        await s.scalars(
+            select(CheckinSchedule).where(
+                CheckinSchedule.person_id == person.id, CheckinSchedule.flow_id == flow_id
+            )
+        )
+    ).first()
+    if schedule is None:
+        assert person.id is not None
+        schedule = CheckinSchedule(person_id=person.id, flow_id=flow_id)
+        s.add(schedule)
+    if timezone is not None:
+        person.timezone = check_timezone(timezone)
+    if time is not None:
+        schedule.local_time = check_time(time)
+    if days is not None:
+        try:
+            wanted = parse_days(days)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if not wanted:
+            raise UserError("give at least one day, e.g. mon,wed,fri")
+        schedule.days = ",".join(day for number, day in enumerate(ALL_DAYS) if number in wanted)
+    if paused is not None:
+        schedule.paused = paused
+    schedule.next_due_at = next_due(now, person.timezone, schedule.local_time, schedule.days)
+    audit(
+        s,
+        now,
+        actor,
+        "schedule.updated",
+        person.id,
+        flow=flow_id,
+        time=schedule.local_time,
+        days=schedule.days,
+        timezone=person.timezone,
+        paused=schedule.paused,
+    )
+    return schedule
