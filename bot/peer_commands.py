@@ -1,0 +1,625 @@
+"""Peer and supervisor commands: acknowledge and resolve alerts, caseload, history of one PIR, reply to
+a PIR through the bot, contact notes (the H0038 billing record), pause/resume check-ins, the digest.
+
+Text commands work on every channel (`ACK 12`, `DONE 12 called her, safe`), with or without a leading
+`/` (Telegram style, `/caseload`); Telegram buttons carry `alert:ack:<id>` / `alert:done:<id>`.
+Shortcuts: a message starting with `@Name` or `#12` is a REPLY to that PIR or to the PIR of alert 12.
+
+Authorisation: a command only ever sees PIRs whose care team includes the sender (peer, backup or
+supervisor); anything else is answered exactly as if it did not exist. A PIR, a family member or an
+unknown sender gets a plain refusal. Every command, allowed or refused, is an audit event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot.caseload import (
+    STAFF,
+    caseload,
+    checkin_text,
+    family_of,
+    on_team,
+    open_alerts,
+    reply_identity,
+    summary,
+    when,
+)
+from bot.channels.base import Button
+from bot.content import Content
+from bot.outbox import queue_message
+from bot.schedule import local_date, next_due
+from storage.models import (
+    Alert,
+    AlertStatus,
+    ChannelIdentity,
+    CheckinSchedule,
+    ContactMethod,
+    ContactNote,
+    MessageKind,
+    Person,
+    Role,
+)
+from storage.repo import audit, history
+
+if TYPE_CHECKING:
+    from bot.escalation import Escalation
+
+ALERT_PAYLOAD = "alert:"
+MAX_NOTE_MINUTES = 8 * 60
+
+
+def ack_payload(alert_id: int) -> str:
+    return f"{ALERT_PAYLOAD}ack:{alert_id}"
+
+
+def done_payload(alert_id: int) -> str:
+    return f"{ALERT_PAYLOAD}done:{alert_id}"
+
+
+class Verb(StrEnum):
+    ACK = "ack"
+    DONE = "done"
+    CASELOAD = "caseload"
+    HISTORY = "history"
+    REPLY = "reply"
+    NOTE = "note"
+    PAUSE = "pause"
+    RESUME = "resume"
+    DIGEST = "digest"
+    COMMANDS = "commands"
+
+
+_WORDS: dict[str, Verb] = {
+    **{verb.value: verb for verb in Verb},
+    "acknowledge": Verb.ACK,
+    "resolve": Verb.DONE,
+    "help": Verb.COMMANDS,
+    "ayuda": Verb.COMMANDS,
+}
+_METHODS: dict[str, ContactMethod] = {
+    **{m.value: m for m in ContactMethod},
+    "sms": ContactMethod.TEXT,
+    "txt": ContactMethod.TEXT,
+    "call": ContactMethod.PHONE,
+    "tel": ContactMethod.PHONE,
+    "zoom": ContactMethod.VIDEO,
+    "inperson": ContactMethod.IN_PERSON,
+    "in-person": ContactMethod.IN_PERSON,
+    "person": ContactMethod.IN_PERSON,
+    "f2f": ContactMethod.IN_PERSON,
+}
+_MINUTES = re.compile(r"^(\d{1,3})(?:m|min|mins|minutes)?$", re.IGNORECASE)
+
+
+class Result(StrEnum):
+    CHANGED = "changed"
+    ALREADY_MINE = "already_mine"
+    ALREADY_OTHER = "already_other"
+    ALREADY_RESOLVED = "already_resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What an acknowledge or resolve did; `by` names who got there first when nothing changed."""
+
+    result: Result
+    queued: int = 0
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    verb: Verb | None  # None: a message from staff that is no command we know
+    args: str = ""
+    button: bool = False
+
+
+def parse(text: str, payload: str | None = None) -> Command:
+    """Read a staff message as a command."""
+    if payload is not None and payload.startswith(ALERT_PAYLOAD):
+        action, _, alert_id = payload.removeprefix(ALERT_PAYLOAD).partition(":")
+        verb = {"ack": Verb.ACK, "done": Verb.DONE}.get(action)
+        return Command(verb, alert_id, button=True)
+    body = text.strip()
+    if body.startswith(("@", "#")):
+        return Command(Verb.REPLY, body)
+    parts = body.split(maxsplit=1)
+    word, rest = (parts[0], parts[1] if len(parts) > 1 else "") if parts else ("", "")
+    return Command(_WORDS.get(word.lstrip("/").split("@", 1)[0].casefold()), rest.strip())
+
+
+def looks_like_command(text: str, payload: str | None) -> bool:
+    """For a PIR or family member: only unmistakable command forms count (their "done" is an answer).
+
+    That is an alert button, a `/command`, or an upper-case command word with the command's arguments.
+    """
+    if payload is not None:
+        return payload.startswith(ALERT_PAYLOAD)
+    words = text.split()
+    if not words:
+        return False
+    word = words[0]
+    if word.startswith("/"):
+        verb = _WORDS.get(word[1:].split("@", 1)[0].casefold())
+        return verb is not None and verb is not Verb.COMMANDS
+    if not word.isupper() or word.casefold() not in _WORDS:
+        return False
+    verb, args = _WORDS[word.casefold()], words[1:]
+    if verb in (Verb.CASELOAD, Verb.DIGEST, Verb.COMMANDS):
+        return not args and verb is not Verb.COMMANDS
+    if verb is Verb.ACK:
+        return not args or (len(args) == 1 and args[0].lstrip("#").isdigit())
+    if verb is Verb.DONE:
+        return bool(args) and args[0].lstrip("#").isdigit()
+    if verb is Verb.NOTE:
+        return any(_MINUTES.match(a) for a in args[1:])
+    if verb is Verb.REPLY:
+        return len(args) >= 2
+    return len(args) >= 1  # HISTORY, PAUSE, RESUME
+
+
+@dataclass(slots=True)
+class _Run:
+    s: AsyncSession
+    sender: Person
+    identity: ChannelIdentity
+    command: Command
+    now: datetime
+    queued: int = 0
+
+    @property
+    def actor(self) -> str:
+        return f"person:{self.sender.id}"
+
+    @property
+    def locale(self) -> str:
+        return self.sender.locale
+
+
+class PeerCommands:
+    """Runs one command inside the pipeline's transaction; replies go to the sender's identity."""
+
+    def __init__(self, content: Content, escalation: Escalation, buttons: Mapping[str, bool]) -> None:
+        self._content = content
+        self._escalation = escalation
+        self._buttons = buttons
+        self._handlers: dict[Verb, Callable[[_Run], Awaitable[None]]] = {
+            Verb.ACK: self._ack,
+            Verb.DONE: self._done,
+            Verb.CASELOAD: self._caseload,
+            Verb.HISTORY: self._history,
+            Verb.REPLY: self._reply,
+            Verb.NOTE: self._note,
+            Verb.PAUSE: self._pause,
+            Verb.RESUME: self._pause,
+            Verb.DIGEST: self._digest,
+            Verb.COMMANDS: self._commands,
+        }
+
+    async def handle(
+        self,
+        s: AsyncSession,
+        sender: Person,
+        identity: ChannelIdentity,
+        text: str,
+        payload: str | None,
+        now: datetime,
+    ) -> int:
+        """Run the command in `text`/`payload` for `sender`; returns how many messages were queued."""
+        assert sender.id is not None
+        command = parse(text, payload)
+        run = _Run(s, sender, identity, command, now)
+        if sender.role not in STAFF:
+            audit(
+                s,
+                now,
+                run.actor,
+                "peer_command.refused",
+                sender.id,
+                verb=command.verb,
+                role=sender.role,
+            )
+            await self._say(run, "peer_command_refused")
+            return run.queued
+        if command.verb is None:
+            audit(s, now, run.actor, "peer_command.unknown", None)
+            await self._say(run, "no_command")
+            return run.queued
+        await self._handlers[command.verb](run)
+        return run.queued
+
+    # -- replies ------------------------------------------------------------------------------------
+
+    async def _say(
+        self, run: _Run, key: str, buttons: Sequence[Sequence[Button]] = (), **values: Any
+    ) -> None:
+        await self._send(run, self._content.messages.text(key, run.locale, **values), buttons)
+
+    async def _send(self, run: _Run, text: str, buttons: Sequence[Sequence[Button]] = ()) -> None:
+        if await queue_message(run.s, run.identity, text, MessageKind.REPLY, run.now, buttons) is not None:
+            run.queued += 1
+
+    def _text(self, run: _Run, key: str, **values: Any) -> str:
+        return self._content.messages.text(key, run.locale, **values)
+
+    # -- finding what a command is about, within the sender's care teams ----------------------------
+
+    async def _alert(self, run: _Run, ref: str) -> Alert | None:
+        """Alert `ref` (`12` or `#12`) if the sender is on its PIR's care team; None otherwise, alike."""
+        number = ref.strip().lstrip("#")
+        if not number.isdigit():
+            return None
+        alert = await run.s.get(Alert, int(number), with_for_update=True)
+        assert run.sender.id is not None
+        if alert is None or not await on_team(run.s, run.sender.id, alert.person_id):
+            return None
+        return alert
+
+    async def _person(self, run: _Run, args: str, *, family: bool = False) -> tuple[Person | None, str]:
+        """The PIR (or, with `family`, a linked family member) that `args` starts with, and the rest.
+
+        Forms: a name (full or first, any case), `@name`, or an id (`@3` or `3`). On an unknown or
+        ambiguous name the sender is told and None returned.
+        """
+        assert run.sender.id is not None
+        words = args.split()
+        if not words:
+            await self._say(run, "who_missing")
+            return None, ""
+        pirs = [p for p, _ in await caseload(run.s, run.sender.id)]
+        candidates = list(pirs)
+        if family:
+            ids = [p.id for p in pirs if p.id is not None]
+            candidates += [f for f, _ in await family_of(run.s, ids, run.now)]
+        first = words[0].lstrip("@")
+        if first.isdigit():
+            found = [p for p in candidates if p.id == int(first)]
+            if found:
+                return found[0], " ".join(words[1:])
+        words = [words[0].lstrip("@"), *words[1:]]
+        for size in range(len(words), 0, -1):
+            phrase = " ".join(words[:size]).casefold()
+            found = list({p.id: p for p in candidates if p.name.casefold() == phrase}.values())
+            if not found and size == 1:
+                found = list({p.id: p for p in candidates if p.name.split()[0].casefold() == phrase}.values())
+            if len(found) == 1:
+                return found[0], " ".join(words[size:])
+            if len(found) > 1:
+                names = ", ".join(f"{p.name} (@{p.id})" for p in found)
+                await self._say(run, "who_ambiguous", who=words[0], names=names)
+                return None, ""
+        await self._say(run, "who_unknown", who=words[0])
+        return None, ""
+
+    # -- alerts -------------------------------------------------------------------------------------
+
+    async def _ack(self, run: _Run) -> None:
+        s, sender = run.s, run.sender
+        assert sender.id is not None
+        ref = run.command.args.split()[0] if run.command.args.split() else ""
+        if ref:
+            alert = await self._alert(run, ref)
+        else:  # plain ACK: the newest open alert on the sender's caseload
+            ids = [p.id for p, _ in await caseload(s, sender.id) if p.id is not None]
+            opened = [a for a in await open_alerts(s, ids) if a.status == AlertStatus.OPEN]
+            alert = await s.get(Alert, opened[0].id, with_for_update=True) if opened else None
+            if alert is None:
+                audit(s, run.now, run.actor, "peer.ack", None, found=False)
+                await self._say(run, "no_open_alerts")
+                return
+        if alert is None:
+            audit(s, run.now, run.actor, "peer.ack", None, alert_ref=ref, found=False)
+            await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
+            return
+        change = await self._escalation.acknowledge(s, alert, sender, run.now)
+        run.queued += change.queued
+        audit(s, run.now, run.actor, "peer.ack", alert.person_id, alert_id=alert.id, result=change.result)
+        name = await self._subject_name(run, alert)
+        if change.result is Result.CHANGED:
+            assert alert.id is not None
+            rows: tuple[tuple[Button, ...], ...] = ()
+            if self._buttons.get(run.identity.channel, False):
+                rows = ((Button(self._text(run, "button_done"), done_payload(alert.id)),),)
+            await self._say(run, "ack_done", rows, alert_id=alert.id, name=name)
+        else:
+            await self._already(run, change, alert, name)
+
+    async def _done(self, run: _Run) -> None:
+        s, sender = run.s, run.sender
+        parts = run.command.args.split(maxsplit=1)
+        if not parts or not parts[0].lstrip("#").isdigit():
+            audit(s, run.now, run.actor, "peer.done", None, usage=True)
+            await self._say(run, "done_usage")
+            return
+        ref, note = parts[0], (parts[1].strip() if len(parts) > 1 else "")
+        alert = await self._alert(run, ref)
+        if alert is None:
+            audit(s, run.now, run.actor, "peer.done", None, alert_ref=ref, found=False)
+            await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
+            return
+        change = await self._escalation.resolve(s, alert, sender, note, run.now)
+        run.queued += change.queued
+        audit(s, run.now, run.actor, "peer.done", alert.person_id, alert_id=alert.id, result=change.result)
+        name = await self._subject_name(run, alert)
+        if change.result is Result.CHANGED:
+            await self._say(run, "done_done", alert_id=alert.id, name=name)
+        else:
+            await self._already(run, change, alert, name)
+
+    async def _already(self, run: _Run, change: Change, alert: Alert, name: str) -> None:
+        key = {
+            Result.ALREADY_MINE: "already_mine",
+            Result.ALREADY_OTHER: "already_other",
+            Result.ALREADY_RESOLVED: "already_resolved",
+        }[change.result]
+        await self._say(run, key, alert_id=alert.id, name=name, who=change.by or "?")
+
+    async def _subject_name(self, run: _Run, alert: Alert) -> str:
+        subject = await run.s.get(Person, alert.person_id)
+        return subject.name if subject is not None else "?"
+
+    async def _digest(self, run: _Run) -> None:
+        s, sender = run.s, run.sender
+        assert sender.id is not None
+        ids = [p.id for p, _ in await caseload(s, sender.id) if p.id is not None]
+        policy = self._escalation.policy
+        alerts = [a for a in await open_alerts(s, ids) if policy.for_severity(a.severity).digest]
+        audit(s, run.now, run.actor, "peer.digest", None, alerts=[a.id for a in alerts])
+        if not alerts:
+            await self._say(run, "digest_empty")
+            return
+        lines = [self._text(run, "digest_header", count=len(alerts))]
+        for alert in alerts:
+            subject = await s.get(Person, alert.person_id)
+            raised_by = await s.get(Person, alert.raised_by_id) if alert.raised_by_id else None
+            assert subject is not None
+            line = self._escalation.alert_line(alert, subject, raised_by, run.locale)
+            if alert.status == AlertStatus.ACKNOWLEDGED:
+                by = await s.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
+                line += " " + self._text(run, "digest_acknowledged", who=by.name if by else "?")
+            lines.append(line)
+        lines.append(self._text(run, "digest_footer"))
+        await self._send(run, "\n".join(lines))
+
+    # -- seeing PIRs --------------------------------------------------------------------------------
+
+    async def _caseload(self, run: _Run) -> None:
+        s, sender = run.s, run.sender
+        assert sender.id is not None
+        pirs = await caseload(s, sender.id)
+        audit(s, run.now, run.actor, "peer.caseload", None, pirs=[p.id for p, _ in pirs])
+        if not pirs:
+            await self._say(run, "caseload_empty")
+            return
+        alerts: dict[int, list[Alert]] = {}
+        for alert in await open_alerts(s, [p.id for p, _ in pirs if p.id is not None]):
+            alerts.setdefault(alert.person_id, []).append(alert)
+        lines = [self._text(run, "caseload_header", count=len(pirs))]
+        for pir, team in pirs:
+            assert pir.id is not None
+            facts = await summary(s, pir.id, recent=1)
+            last = facts.last
+            role = (
+                ""
+                if team.peer_id == sender.id
+                else " "
+                + self._text(
+                    run, "caseload_as_backup" if team.backup_id == sender.id else "caseload_as_supervisor"
+                )
+            )
+            mine = alerts.get(pir.id, [])
+            line = self._text(
+                run,
+                "caseload_line",
+                name=pir.name,
+                id=pir.id,
+                role=role,
+                last=when(last.at, sender)
+                + ("" if last.status == "completed" else f" ({self._text(run, 'checkin_' + last.status)})")
+                if last
+                else self._text(run, "never"),
+                streak=facts.streak,
+                mood=facts.latest.get("mood", "–"),
+                craving=facts.latest.get("craving", "–"),
+                alerts=", ".join(f"#{a.id} {a.severity.upper()}" for a in mine) or self._text(run, "none"),
+            )
+            if await self._paused(s, pir.id):
+                line += " " + self._text(run, "caseload_paused")
+            lines.append(line)
+        await self._send(run, "\n".join(lines))
+
+    async def _history(self, run: _Run) -> None:
+        s, sender = run.s, run.sender
+        pir, _ = await self._person(run, run.command.args)
+        if pir is None or pir.id is None:
+            audit(s, run.now, run.actor, "peer.history", None, found=False)
+            return
+        audit(s, run.now, run.actor, "peer.history", pir.id)
+        facts = await summary(s, pir.id, recent=7)
+        lines = [self._text(run, "history_header", name=pir.name, id=pir.id, streak=facts.streak)]
+        if await self._paused(s, pir.id):
+            lines[0] += " " + self._text(run, "caseload_paused")
+        messages = self._content.messages
+        lines += [f"• {checkin_text(c, sender, messages)}" for c in facts.recent] or [
+            self._text(run, "alert_no_checkins")
+        ]
+        alerts = (
+            await s.scalars(
+                select(Alert).where(col(Alert.person_id) == pir.id).order_by(col(Alert.id).desc()).limit(5)
+            )
+        ).all()
+        if alerts:
+            lines.append(self._text(run, "history_alerts"))
+            for alert in alerts:
+                lines.append(
+                    f"• #{alert.id} {when(alert.created_at, sender)} {alert.severity.upper()} "
+                    f"{', '.join(alert.categories)}: {self._text(run, 'status_' + alert.status)}"
+                )
+        recent = await history(s, pir.id, limit=6)
+        if recent:
+            lines.append(self._text(run, "history_messages"))
+            for message in reversed(recent):
+                arrow = "→" if message.direction == "out" else "←"
+                body = message.body if len(message.body) <= 80 else message.body[:77] + "..."
+                lines.append(f"• {when(message.created_at, sender, time=True)} {arrow} {body}")
+        notes = (
+            await s.scalars(
+                select(ContactNote)
+                .where(col(ContactNote.pir_id) == pir.id)
+                .order_by(col(ContactNote.id).desc())
+                .limit(3)
+            )
+        ).all()
+        if notes:
+            lines.append(self._text(run, "history_notes"))
+            for note in notes:
+                lines.append(f"• {note.service_date} {note.minutes} min {note.method}: {note.note}")
+        await self._send(run, "\n".join(lines))
+
+    # -- acting for a PIR ---------------------------------------------------------------------------
+
+    async def _reply(self, run: _Run) -> None:
+        s, sender = run.s, run.sender
+        args = run.command.args.strip()
+        first = args.split(maxsplit=1)[0] if args else ""
+        target: Person | None
+        if first.lstrip("#").isdigit() and not first.startswith("@"):
+            alert = await self._alert(run, first)
+            if alert is None:
+                audit(s, run.now, run.actor, "peer.reply", None, alert_ref=first, found=False)
+                await self._say(run, "alert_unknown", ref=first.lstrip("#"))
+                return
+            target = await s.get(Person, alert.person_id)
+            text = args[len(first) :].strip()
+        else:
+            target, text = await self._person(run, args, family=True)
+            if target is None:
+                audit(s, run.now, run.actor, "peer.reply", None, found=False)
+                return
+        assert target is not None and target.id is not None
+        if not text:
+            await self._say(run, "reply_usage")
+            return
+        identity = await reply_identity(s, target.id)
+        if identity is None:
+            audit(s, run.now, run.actor, "peer.reply", target.id, delivered=False)
+            await self._say(run, "reply_unreachable", name=target.name)
+            return
+        key = "peer_reply_family" if target.role == Role.FAMILY else "peer_reply"
+        body = self._content.messages.text(key, target.locale, peer=sender.name, text=text)
+        message = await queue_message(s, identity, body, MessageKind.RELAY, run.now)
+        run.queued += 1
+        audit(
+            s,
+            run.now,
+            run.actor,
+            "peer.reply",
+            target.id,
+            message_id=message.id if message else None,
+            channel=identity.channel,
+        )
+        await self._say(run, "reply_sent", name=target.name)
+
+    async def _note(self, run: _Run) -> None:
+        """NOTE <pir> <minutes> <method> <note>: a contact as a billing record (H0038 units of 15 min)."""
+        s, sender = run.s, run.sender
+        assert sender.id is not None
+        words = run.command.args.split()
+        at = next((i for i, w in enumerate(words) if i > 0 and _MINUTES.match(w)), None)
+        if at is None or at + 2 >= len(words):  # a name, minutes, a method and a note are all needed
+            await self._say(run, "note_usage")
+            return
+        match = _MINUTES.match(words[at])
+        assert match is not None
+        minutes = int(match.group(1))
+        method = _METHODS.get(words[at + 1].casefold())
+        text = " ".join(words[at + 2 :])
+        if method is None or not text or not 0 < minutes <= MAX_NOTE_MINUTES:
+            await self._say(run, "note_usage")
+            return
+        pir, rest = await self._person(run, " ".join(words[:at]))
+        if pir is None or pir.id is None or rest:
+            if pir is not None and rest:
+                await self._say(run, "note_usage")
+            audit(s, run.now, run.actor, "peer.note", None, found=False)
+            return
+        units = (minutes + 7) // 15  # a unit counts from 8 minutes (half of 15) on
+        note = ContactNote(
+            pir_id=pir.id,
+            peer_id=sender.id,
+            service_date=local_date(run.now, sender.timezone),
+            started_at=run.now - timedelta(minutes=minutes),
+            ended_at=run.now,
+            minutes=minutes,
+            units=units,
+            method=method,
+            note=text,
+            created_at=run.now,
+        )
+        s.add(note)
+        await s.flush()
+        audit(
+            s,
+            run.now,
+            run.actor,
+            "contact.noted",
+            pir.id,
+            note_id=note.id,
+            minutes=minutes,
+            units=units,
+            method=str(method),
+        )
+        await self._say(
+            run,
+            "note_saved",
+            name=pir.name,
+            minutes=minutes,
+            method=method.replace("_", " "),
+            date=note.service_date,
+            units=units,
+            code=note.service_code,
+        )
+
+    async def _pause(self, run: _Run) -> None:
+        s = run.s
+        pause = run.command.verb is Verb.PAUSE
+        pir, _ = await self._person(run, run.command.args)
+        if pir is None or pir.id is None:
+            audit(s, run.now, run.actor, f"peer.{run.command.verb}", None, found=False)
+            return
+        schedules = (
+            await s.scalars(select(CheckinSchedule).where(col(CheckinSchedule.person_id) == pir.id))
+        ).all()
+        if not schedules:
+            await self._say(run, "pause_none", name=pir.name)
+            return
+        for schedule in schedules:
+            schedule.paused = pause
+            if not pause:  # resume from now: no catching up on the days it was paused
+                schedule.next_due_at = next_due(run.now, pir.timezone, schedule.local_time, schedule.days)
+        audit(s, run.now, run.actor, "checkins.paused" if pause else "checkins.resumed", pir.id)
+        if pause:
+            await self._say(run, "paused", name=pir.name)
+        else:
+            nxt = min(x.next_due_at for x in schedules if x.next_due_at is not None)
+            await self._say(run, "resumed", name=pir.name, next=when(nxt, run.sender, time=True))
+
+    @staticmethod
+    async def _paused(s: AsyncSession, pir_id: int) -> bool:
+        schedules = (
+            await s.scalars(select(CheckinSchedule).where(col(CheckinSchedule.person_id) == pir_id))
+        ).all()
+        return bool(schedules) and all(x.paused for x in schedules)
+
+    async def _commands(self, run: _Run) -> None:
+        audit(run.s, run.now, run.actor, "peer.commands", None)
+        await self._say(run, "peer_commands")

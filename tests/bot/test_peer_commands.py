@@ -1,0 +1,421 @@
+"""Peer commands through the real pipeline, on SQLite and PostgreSQL, and who may use them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import col, select
+
+from bot.app import App
+from bot.channels.base import Inbound
+from bot.channels.console import ConsoleChannel
+from bot.checkins import start_checkin
+from bot.clock import ManualClock
+from bot.peer_commands import Verb, looks_like_command, parse
+from bot.people import resolve
+from flows.triage import Severity
+from storage.models import (
+    Alert,
+    AlertStatus,
+    AuditEvent,
+    ChannelIdentity,
+    CheckinSchedule,
+    ContactNote,
+    FlowSession,
+    Outbox,
+)
+from tests.bot.careteam import ALEX_PHONE, REASON, Driver, raise_alert, seed
+from tests.conftest import START
+
+
+@pytest.fixture
+async def drive(app: App, clock: ManualClock, console: ConsoleChannel) -> Driver:
+    await seed(app)
+    return Driver(app, clock, console, START)
+
+
+async def _alert(app: App, alert_id: int) -> Alert:
+    async with app.db.transaction() as s:
+        alert = await s.get(Alert, alert_id)
+        assert alert is not None
+        return alert
+
+
+async def _checkin(drive: Driver, answers: list[str]) -> None:
+    async with drive.app.db.transaction() as s:
+        alex = await resolve(s, "Alex")
+        await start_checkin(s, drive.app.content, alex, "daily_checkin", drive.clock.now(), drive.app.buttons)
+    for answer in answers:
+        await drive.say("alex", answer)
+    drive.inbox()
+
+
+# -- parsing ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "payload", "verb", "args"),
+    [
+        ("ACK 12", None, Verb.ACK, "12"),
+        ("ack", None, Verb.ACK, ""),
+        ("/ack 12", None, Verb.ACK, "12"),
+        ("/caseload@PeerlineBot", None, Verb.CASELOAD, ""),
+        ("DONE 12 called her,  safe", None, Verb.DONE, "12 called her,  safe"),
+        ("resolve 3", None, Verb.DONE, "3"),
+        ("@Alex see you at 5", None, Verb.REPLY, "@Alex see you at 5"),
+        ("#12 on my way", None, Verb.REPLY, "#12 on my way"),
+        ("HELP", None, Verb.COMMANDS, ""),
+        ("✅ Acknowledge", "alert:ack:12", Verb.ACK, "12"),
+        ("☑️ Resolve", "alert:done:12", Verb.DONE, "12"),
+        ("hello there", None, None, "there"),
+    ],
+)
+def test_parse(text: str, payload: str | None, verb: Verb | None, args: str) -> None:
+    command = parse(text, payload)
+    assert (command.verb, command.args) == (verb, args)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ACK", True),
+        ("ACK 12", True),
+        ("/caseload", True),
+        ("DONE 4 ok", True),
+        ("HISTORY Alex", True),
+        ("NOTE Alex 20 phone hi", True),
+        ("done", False),  # a PIR's "done" is an answer, not a command
+        ("DONE", False),
+        ("Done 4", False),
+        ("history of my family is hard", False),
+        ("NOTE: I feel bad", False),
+        ("@Sam hi", False),  # a PIR writing to their peer
+        ("/help", False),  # compliance HELP, answered before this
+    ],
+)
+def test_what_counts_as_a_command_from_someone_who_is_not_staff(text: str, expected: bool) -> None:
+    assert looks_like_command(text, None) is expected
+
+
+# -- alerts -------------------------------------------------------------------------------------------
+
+
+async def test_acknowledge_and_resolve_by_text(drive: Driver) -> None:
+    alert_id = await raise_alert(drive.app, Severity.HIGH)
+    drive.inbox()
+    await drive.say("sam", f"ACK {alert_id}")
+    assert drive.inbox() == {
+        "sam": [f"✅ You acknowledged alert #{alert_id} (Alex). DONE {alert_id} <note> when it is resolved."]
+    }
+    await drive.say("sam", f"ACK {alert_id}")
+    assert drive.inbox() == {"sam": [f"You already acknowledged alert #{alert_id} (Alex)."]}
+    await drive.say("riley", f"ack #{alert_id}")
+    assert drive.inbox() == {"riley": [f"Alert #{alert_id} (Alex) was already acknowledged by Sam."]}
+    await drive.say("sam", f"DONE {alert_id} talked by phone, he is safe; meeting tomorrow")
+    inbox = drive.inbox()
+    assert list(inbox) == ["sam"] and inbox["sam"][0].startswith(f"☑️ Alert #{alert_id} (Alex) resolved.")
+    alert = await _alert(drive.app, alert_id)
+    assert (alert.status, alert.note) == (
+        AlertStatus.RESOLVED,
+        "talked by phone, he is safe; meeting tomorrow",
+    )
+    await drive.say("riley", f"DONE {alert_id}")
+    assert drive.inbox() == {"riley": [f"Alert #{alert_id} (Alex) was already resolved by Sam."]}
+    await drive.say("sam", "DONE")
+    assert "Use: DONE <alert number>" in drive.inbox()["sam"][0]
+
+
+async def test_buttons_acknowledge_and_resolve(drive: Driver) -> None:
+    alert_id = await raise_alert(drive.app, Severity.CRITICAL)
+    (page,) = drive.console.take("sam")
+    ack, done = page.buttons[0]
+    await drive.say("sam", ack.label, ack.payload)
+    (reply,) = drive.console.take("sam")
+    assert [b.payload for row in reply.buttons for b in row] == [f"alert:done:{alert_id}"]
+    await drive.say("sam", done.label, done.payload)
+    assert (await _alert(drive.app, alert_id)).status == AlertStatus.RESOLVED
+
+
+async def test_plain_ack_takes_the_newest_open_alert(drive: Driver) -> None:
+    first = await raise_alert(drive.app, Severity.HIGH)
+    second = await raise_alert(drive.app, Severity.HIGH)
+    drive.inbox()
+    await drive.say("sam", "ACK")
+    assert f"alert #{second}" in drive.inbox()["sam"][0]
+    await drive.say("sam", "/ack")
+    assert f"alert #{first}" in drive.inbox()["sam"][0]
+    await drive.say("sam", "ACK")
+    assert drive.inbox() == {"sam": ["No open alerts on your caseload."]}
+
+
+async def test_the_team_is_told_who_acknowledged(drive: Driver) -> None:
+    alert_id = await raise_alert(drive.app, Severity.CRITICAL)
+    await drive.at(10)  # Sam, Riley and Dana have all been paged
+    drive.inbox()
+    await drive.say("dana", f"ACK {alert_id}")
+    inbox = drive.inbox()
+    assert inbox["sam"] == [f"✅ Dana acknowledged alert #{alert_id} (Alex)."]
+    assert inbox["riley"] == [f"✅ Dana acknowledged alert #{alert_id} (Alex)."]
+    assert "You acknowledged" in inbox["dana"][0]
+
+
+# -- seeing PIRs --------------------------------------------------------------------------------------
+
+
+async def test_caseload_at_a_glance(drive: Driver) -> None:
+    await _checkin(drive, ["2", "7", "no", "no", "skip"])
+    alert_id = await raise_alert(drive.app, Severity.HIGH)
+    drive.inbox()
+    async with drive.app.db.transaction() as s:
+        alex = await resolve(s, "Alex")
+    await drive.say("sam", "CASELOAD")
+    (text,) = drive.inbox()["sam"]
+    assert text.startswith("Your caseload (1)")
+    assert (
+        f"• Alex (@{alex.id}): Mon 2 Mar · streak 1 · mood 2 · craving 7 · alerts: #{alert_id} HIGH" in text
+    )
+    await drive.say("dana", "/caseload")
+    assert "(you supervise)" in drive.inbox()["dana"][0]
+    await drive.say("riley", "caseload")
+    assert "(you are backup)" in drive.inbox()["riley"][0]
+    await drive.say("pat", "CASELOAD")
+    assert drive.inbox() == {"pat": ["Your caseload is empty."]}
+    async with drive.app.db.transaction() as s:
+        sam = await resolve(s, "Sam")
+    events = [e for e in await drive.audits("peer.caseload") if e.actor == f"person:{sam.id}"]
+    assert [e.detail["pirs"] for e in events] == [[alex.id]]
+
+
+async def test_history_of_one_pir(drive: Driver) -> None:
+    await _checkin(drive, ["4", "3", "no", "no", "skip"])
+    drive.clock.advance(timedelta(days=1))
+    await _checkin(drive, ["2", "9", "no", "no", "I had a rough night"])
+    await drive.say("sam", "NOTE Alex 25 phone talked about the rough night, plan for the weekend")
+    drive.inbox()
+    await drive.say("sam", "HISTORY alex")
+    (text,) = drive.inbox()["sam"]
+    assert "check-in streak 2" in text
+    assert "Tue 3 Mar: mood 2, craving 9, used no, safety no, anything_else 'I had a rough night'" in text
+    assert "Mon 2 Mar: mood 4, craving 3" in text
+    assert "HIGH craving: open" in text  # the craving of 9 raised an alert
+    assert "← I had a rough night" in text
+    assert "2026-03-03 25 min phone: talked about the rough night" in text
+    async with drive.app.db.transaction() as s:
+        alex = await resolve(s, "Alex")
+    assert [e.person_id for e in await drive.audits("peer.history")] == [alex.id]
+
+
+# -- acting for a PIR ---------------------------------------------------------------------------------
+
+
+async def test_reply_reaches_the_pir_attributed_to_the_peer_and_never_shows_the_peer_address(
+    drive: Driver,
+) -> None:
+    async with drive.app.db.transaction() as s:
+        sam = await resolve(s, "Sam")
+        s.add(
+            ChannelIdentity(
+                person_id=sam.id or 0, channel="sms", address="+14155550100", created_at=drive.clock.now()
+            )
+        )
+    alert_id = await raise_alert(drive.app, Severity.HIGH)
+    drive.inbox()
+    for command in (
+        "REPLY Alex call me when you can",
+        f"REPLY {alert_id} I'm here",
+        "@alex on my way",
+        f"#{alert_id} five minutes",
+        "/reply Alex ok",
+    ):
+        await drive.say("sam", command)
+    inbox = drive.inbox()
+    assert inbox["alex"] == [
+        "Your peer Sam: call me when you can",
+        "Your peer Sam: I'm here",
+        "Your peer Sam: on my way",
+        "Your peer Sam: five minutes",
+        "Your peer Sam: ok",
+    ]
+    assert inbox["sam"] == ["Sent to Alex."] * 5
+    async with drive.app.db.transaction() as s:
+        rows = (await s.scalars(select(AuditEvent).where(col(AuditEvent.action) == "peer.reply"))).all()
+    assert len(rows) == 5
+    assert all("+14155550100" not in t for t in inbox["alex"])  # Sam's own number never shows
+    # The PIR's answer comes back to the peer, with how to reply
+    await drive.say("alex", "thanks, I'm home now")
+    assert drive.inbox()["sam"][0].startswith("Alex (PIR) wrote: thanks, I'm home now\n↩️ @Alex")
+
+
+async def test_reply_goes_to_the_channel_the_pir_last_wrote_from(drive: Driver) -> None:
+    await drive.app.pipeline.handle(
+        Inbound(channel="sms", address=ALEX_PHONE, text="can you call me", received_at=drive.clock.now())
+    )
+    await drive.say("sam", "@Alex calling in 5")
+    async with drive.app.db.transaction() as s:
+        rows = (await s.scalars(select(Outbox).where(col(Outbox.address) == ALEX_PHONE))).all()
+    assert [r.body for r in rows][-1] == "Your peer Sam: calling in 5"  # after "passed that to your peer"
+
+
+async def test_reply_to_family_and_to_someone_who_opted_out(drive: Driver) -> None:
+    await drive.say("sam", "@Jordan thank you for letting me know")
+    assert drive.inbox()["jordan"] == ["Sam, peer specialist: thank you for letting me know"]
+    async with drive.app.db.transaction() as s:  # opted out on every channel
+        for identity in (await s.scalars(select(ChannelIdentity))).all():
+            identity.opted_out_at = drive.clock.now() if identity.address in ("alex", ALEX_PHONE) else None
+    await drive.say("sam", "REPLY Alex are you ok?")
+    assert drive.inbox() == {
+        "sam": ["Alex can't get messages right now (opted out or unreachable). Try calling."]
+    }
+    await drive.say("sam", "REPLY Alex")
+    assert "Use: REPLY" in drive.inbox()["sam"][0]
+
+
+@pytest.mark.parametrize(
+    ("command", "minutes", "units", "method"),
+    [
+        ("NOTE Alex 20 phone talked through cravings, plan for tonight", 20, 1, "phone"),
+        ("/note alex 7min text quick check", 7, 0, "text"),
+        ("NOTE @ALEX 38 in-person walked to the meeting together", 38, 3, "in_person"),
+    ],
+)
+async def test_contact_note_is_a_billing_record(
+    drive: Driver, command: str, minutes: int, units: int, method: str
+) -> None:
+    await drive.say("sam", command)
+    (reply,) = drive.inbox()["sam"]
+    assert reply.startswith(f"Noted: {minutes} min") and f"H0038, {units} unit(s)" in reply
+    async with drive.app.db.transaction() as s:
+        note = (await s.scalars(select(ContactNote))).one()
+        alex = await resolve(s, "Alex")
+        sam = await resolve(s, "Sam")
+    assert (note.pir_id, note.peer_id, note.minutes, note.units, note.method) == (
+        alex.id,
+        sam.id,
+        minutes,
+        units,
+        method,
+    )
+    assert (note.service_date, note.service_code) == ("2026-03-02", "H0038")
+    assert note.ended_at - note.started_at == timedelta(minutes=minutes)
+    assert [e.detail["note_id"] for e in await drive.audits("contact.noted")] == [note.id]
+
+
+@pytest.mark.parametrize(
+    "command", ["NOTE Alex phone 20 hi", "NOTE Alex 20 fax hi", "NOTE Alex 20 phone", "NOTE Alex 900 phone x"]
+)
+async def test_a_bad_note_says_how(drive: Driver, command: str) -> None:
+    await drive.say("sam", command)
+    assert drive.inbox()["sam"][0].startswith("Use: NOTE")
+    async with drive.app.db.transaction() as s:
+        assert (await s.scalars(select(ContactNote))).all() == []
+
+
+async def test_pause_and_resume_check_ins(drive: Driver) -> None:
+    await drive.say("sam", "PAUSE Alex")
+    assert drive.inbox() == {"sam": ["Daily check-ins for Alex are paused. RESUME Alex to restart them."]}
+    await drive.at(24 * 60)  # tomorrow 09:00: no check-in for Alex
+    assert "alex" not in drive.inbox()
+    assert await _sessions(drive) == 0
+    await drive.say("sam", "CASELOAD")
+    assert "[check-ins paused]" in drive.inbox()["sam"][0]
+    await drive.say("sam", "RESUME Alex")
+    assert drive.inbox() == {"sam": ["Daily check-ins for Alex are back on; next one Wed 4 Mar 09:00."]}
+    await drive.at(48 * 60)
+    assert "alex" in drive.inbox()
+    assert await _sessions(drive) == 1
+    assert [e.action for e in await drive.audits("checkins.paused")] == ["checkins.paused"]
+
+
+async def _sessions(drive: Driver) -> int:
+    async with drive.app.db.transaction() as s:
+        return len((await s.scalars(select(FlowSession))).all())
+
+
+async def test_digest_lists_open_medium_alerts(drive: Driver) -> None:
+    await drive.say("sam", "DIGEST")
+    assert drive.inbox() == {"sam": ["No digest alerts open on your caseload."]}
+    first = await raise_alert(drive.app, Severity.MEDIUM)
+    await raise_alert(drive.app, Severity.HIGH)
+    drive.inbox()
+    await drive.say("sam", f"ACK {first}")
+    await drive.say("sam", "/digest")
+    text = drive.inbox()["sam"][-1]
+    assert text.startswith("📋 Digest: 1 alert(s)")
+    assert f"MEDIUM alert #{first}: Alex" in text and "(acknowledged by Sam)" in text
+    assert "HIGH" not in text
+
+
+async def test_help_and_unknown_commands(drive: Driver) -> None:
+    await drive.say("sam", "HELP")
+    assert "CASELOAD – your PIRs at a glance" in drive.inbox()["sam"][0]
+    await drive.say("sam", "/commands")
+    assert "NOTE <name> <minutes>" in drive.inbox()["sam"][0]
+    await drive.say("sam", "hello")
+    assert drive.inbox()["sam"][0].startswith("I did not understand that. Commands: ACK")
+
+
+# -- authorisation ------------------------------------------------------------------------------------
+
+EVERY_COMMAND = [
+    ("CASELOAD", None),
+    ("/caseload", None),
+    ("HISTORY Alex", None),
+    ("/history Alex", None),
+    ("REPLY Alex hello", None),
+    ("REPLY {alert} hello", None),
+    ("ACK", None),
+    ("ACK {alert}", None),
+    ("/ack {alert}", None),
+    ("DONE {alert} all good", None),
+    ("NOTE Alex 20 phone talked", None),
+    ("PAUSE Alex", None),
+    ("RESUME Alex", None),
+    ("DIGEST", None),
+    ("✅ Acknowledge", "alert:ack:{alert}"),
+    ("☑️ Resolve", "alert:done:{alert}"),
+]
+STAFF_ONLY_FORMS = [("@Alex hello", None), ("#{alert} hello", None), ("history alex", None)]
+
+
+@pytest.mark.parametrize("sender", ["pat", "alex", "stranger"])
+async def test_outsiders_try_every_peer_command_and_see_nothing(drive: Driver, sender: str) -> None:
+    await _checkin(drive, ["2", "7", "no", "no", "skip"])
+    alert_id = await raise_alert(drive.app, Severity.MEDIUM)
+    async with drive.app.db.transaction() as s:
+        alex = await resolve(s, "Alex")
+    drive.inbox()
+    commands = EVERY_COMMAND + (STAFF_ONLY_FORMS if sender == "pat" else [])
+    for text, payload in commands:
+        await drive.say(
+            sender,
+            text.format(alert=alert_id),
+            payload.format(alert=alert_id) if payload else None,
+            address=sender,
+        )
+        inbox = drive.inbox()
+        assert list(inbox) == [sender], (text, inbox)
+        replies = inbox[sender]
+        assert len(replies) == 1, (text, replies)
+        for secret in (REASON, ALEX_PHONE, "streak", "mood", "craving", f"@{alex.id}", "Your caseload ("):
+            assert secret not in replies[0], (text, replies[0])
+    alert = await _alert(drive.app, alert_id)
+    assert (alert.status, alert.acknowledged_by, alert.note) == (AlertStatus.OPEN, None, None)
+    async with drive.app.db.transaction() as s:
+        assert (await s.scalars(select(ContactNote))).all() == []
+        schedule = (
+            await s.scalars(select(CheckinSchedule).where(col(CheckinSchedule.person_id) == alex.id))
+        ).one()
+        assert not schedule.paused
+        refused = (
+            await s.scalars(
+                select(AuditEvent).where(
+                    col(AuditEvent.action).in_(["peer_command.refused"])
+                    | col(AuditEvent.action).like("peer.%")
+                )
+            )
+        ).all()
+    assert len(refused) >= len(EVERY_COMMAND)  # every attempt is on the audit trail
+    if sender == "pat":
+        assert all(e.actor != "unknown" for e in refused)
+        assert all(e.detail.get("found", False) is False for e in refused if "found" in e.detail)
