@@ -25,7 +25,7 @@ class App:
     pipeline: Pipeline = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sender = OutboxSender(self.db, self.channels, self.clock)
+        self.sender = OutboxSender(self.db, self.channels, self.clock, messages=self.content.messages)
         self.pipeline = Pipeline(
             self.db,
             self.content,
@@ -45,12 +45,14 @@ class App:
     def build(
         cls, settings: Settings, *, clock: Clock | None = None, channels: Mapping[str, Channel] | None = None
     ) -> App:
+        """Wire an app; without explicit `channels`, each provider with credentials in `settings` is built."""
+        clock = clock or SystemClock()
         return cls(
             settings=settings,
             db=Database(settings.database_url),
             content=Content.load(settings.config_dir),
-            clock=clock or SystemClock(),
-            channels=dict(channels or {}),
+            clock=clock,
+            channels=dict(channels) if channels is not None else _configured_channels(settings, clock),
         )
 
     def add_channel(self, channel: Channel) -> None:
@@ -60,6 +62,17 @@ class App:
         for channel in self.channels.values():
             await channel.close()
         await self.db.dispose()
+
+
+def _configured_channels(settings: Settings, clock: Clock) -> dict[str, Channel]:
+    channels: dict[str, Channel] = {}
+    if settings.telegram_token is not None:
+        # aiogram takes seconds to import: only commands that may talk to Telegram pay for it.
+        from bot.channels.telegram import TelegramChannel, build_bot  # noqa: PLC0415
+
+        bot = build_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
+        channels[TelegramChannel.name] = TelegramChannel(bot, clock)
+    return channels
 
 
 class _ButtonView(Mapping[str, bool]):

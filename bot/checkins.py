@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import Button
 from bot.content import Content
 from bot.outbox import queue_message
+from bot.trends import trend_signal
+from bot.triage import Alerting
 from flows import engine
 from flows.engine import Question, Say, SessionState
 from flows.model import Flow
@@ -134,3 +136,17 @@ async def expire(
         await queue_outputs(s, identity, sprint.outputs, MessageKind.CHECKIN, now, buttons)
     answered = len([v for v in sprint.state.answers.values() if v is not None])
     audit(s, now, "system", "checkin.missed", session.person_id, session_id=session.id, answered=answered)
+    person = await s.get(Person, session.person_id)
+    assert person is not None
+    signal = await trend_signal(s, person, flow.id, now, content.trends)
+    if signal is not None:  # missed or half-finished check-ins, again and again: tell the peer
+        await Alerting(content, buttons).raise_alert(
+            s,
+            subject=person,
+            raised_by=person,
+            signals=[signal],
+            now=now,
+            message_id=None,
+            session_id=session.id,
+            reply_to=None,
+        )

@@ -19,9 +19,11 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.checkins import start_checkin
 from bot.content import ContentError
-from bot.people import UserError, add_person, assign, link_family, resolve
+from bot.people import UserError, add_person, assign, confirm_opt_in, link_family, resolve
 from bot.scheduler import tick
 from config.settings import Settings, SettingsError, load_settings
+from flows.loader import FlowError
+from flows.triage import LexiconError
 from storage.models import Alert, AlertStatus, Role, ShareScope
 from storage.repo import audit, history, people
 
@@ -38,12 +40,14 @@ checkin_app = typer.Typer(help="Check-ins.", no_args_is_help=True)
 scheduler_app = typer.Typer(help="The scheduler.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+schedule_app = typer.Typer(help="Check-in schedules.", no_args_is_help=True)
 app.add_typer(people_app, name="people")
 app.add_typer(family_app, name="family")
 app.add_typer(checkin_app, name="checkin")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(db_app, name="db")
+app.add_typer(schedule_app, name="schedule")
 
 out = Console()
 err = Console(stderr=True)
@@ -79,7 +83,7 @@ def run_with_app(work: Callable[[App], Awaitable[T]], *, upgrade: bool = True) -
 
     try:
         return asyncio.run(main())
-    except (UserError, ContentError) as exc:
+    except (UserError, ContentError, FlowError, LexiconError) as exc:
         fail(str(exc))
         raise
 
@@ -134,6 +138,10 @@ def people_add(
                 checkin_time=checkin_time,
             )
             assert person.id is not None
+            # Sent by the next `peerline serve`: the recorded opt-in, confirmed to the person (CTIA).
+            await confirm_opt_in(
+                s, a.content.messages, person, a.clock.now(), program=a.settings.program_name
+            )
             return person.id
 
     person_id = run_with_app(work)
@@ -209,6 +217,35 @@ def family_link(
     emit(as_json, link, f"linked family {link['family_id']} to PIR {link['pir_id']} (share: {link['scope']})")
 
 
+@app.command("invite")
+def invite_cmd(
+    who: Annotated[str, typer.Argument(help="Person id or unique name")],
+    hours: Annotated[float, typer.Option(min=0.1, help="Hours until the link expires")] = 72,
+    bot_username: Annotated[
+        str | None, typer.Option(help="The bot's @username (default: asked from Telegram with getMe)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a single-use Telegram link (t.me/<bot>?start=<code>) that links the person's account."""
+    from bot.invites import create_invite, invite_link  # noqa: PLC0415
+    from bot.telegram_runtime import bot_username as ask_username  # noqa: PLC0415
+
+    async def work(a: App) -> dict[str, Any]:
+        username = bot_username or await ask_username(a)
+        async with a.db.transaction() as s:
+            person = await resolve(s, who)
+            invite = await create_invite(s, person, a.clock.now(), hours=hours)
+            return {
+                "person_id": person.id,
+                "code": invite.code,
+                "link": invite_link(username, invite.code),
+                "expires_at": invite.expires_at.isoformat(),
+            }
+
+    result = run_with_app(work)
+    emit(as_json, result, f"{result['link']}  (single use, expires {result['expires_at'][:16]} UTC)")
+
+
 # -- check-ins and scheduler ----------------------------------------------------------------------
 
 
@@ -260,10 +297,40 @@ def scheduler_tick(
             "expired": report.expired,
             "missed": report.missed,
             "skipped": report.skipped,
+            "deferred": report.deferred,
+            "escalated": report.escalated,
         }
 
     result = run_with_app(work)
     emit(as_json, result, ", ".join(f"{k}: {v}" for k, v in result.items()))
+
+
+@schedule_app.command("set")
+def schedule_set(
+    who: Annotated[str, typer.Argument(help="Person id or unique name")],
+    time: Annotated[str | None, typer.Option("--time", help="Check-in time, HH:MM local")] = None,
+    days: Annotated[str | None, typer.Option(help="Days, e.g. mon,tue,wed,thu,fri")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone")] = None,
+    pause: Annotated[bool | None, typer.Option("--pause/--resume", help="Pause or resume check-ins")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change when a person's check-ins come (from the next occurrence on)."""
+    from bot.schedules import update_schedule  # noqa: PLC0415
+
+    async def work(a: App) -> dict[str, Any]:
+        async with a.db.transaction() as s:
+            schedule = await update_schedule(
+                s, a.clock.now(), who, time=time, days=days, timezone=timezone, paused=pause
+            )
+            return schedule.model_dump()
+
+    result = run_with_app(work)
+    emit(
+        as_json,
+        result,
+        f"{result['flow_id']} at {result['local_time']} on {result['days']}"
+        f"{' (paused)' if result['paused'] else ''}; next: {result['next_due_at']}",
+    )
 
 
 # -- alerts and history ---------------------------------------------------------------------------
@@ -345,7 +412,11 @@ def triage_cmd(
         items.extend(_read_jsonl(jsonl, lang))
     if not items:
         fail("give TEXT arguments or --jsonl FILE")
-    triage = Triage.load(_settings().config_dir)
+    try:
+        triage = Triage.load(_settings().config_dir)
+    except LexiconError as exc:
+        fail(str(exc))
+        raise
     for body, item_lang in items:
         result = triage.assess(body, item_lang)
         sys.stdout.write(json.dumps({"text": body, **result.to_json()}, ensure_ascii=False) + "\n")
@@ -406,7 +477,7 @@ def demo_cmd(
     settings = _settings()
     try:
         asyncio.run(run_demo(settings, db, script, out))
-    except (UserError, ContentError) as exc:
+    except (UserError, ContentError, FlowError, LexiconError) as exc:
         fail(str(exc))
 
 
@@ -420,7 +491,10 @@ def serve_cmd(
 
     settings = _settings()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, host, port))
+        try:
+            asyncio.run(serve(settings, host, port))
+        except SettingsError as exc:
+            fail(str(exc))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

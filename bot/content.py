@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from flows.triage import Triage
 
+from flows.escalation import DEFAULT_POLICY, EscalationPolicy, PolicyError, load_policy
 from flows.loader import load_flows
 from flows.model import Flow
+from flows.trends import TrendThresholds, load_thresholds
+from flows.triage import Triage
 
 LOCALES = ("en", "es")
 
@@ -54,13 +57,22 @@ class Content:
     flows: Mapping[str, Flow]
     triage: Triage
     messages: Messages
+    trends: TrendThresholds
+    escalation: EscalationPolicy = DEFAULT_POLICY
 
     @classmethod
     def load(cls, config_dir: Path) -> Content:
+        """Load (or reuse) the content of `config_dir`; compiled lexicons are kept while no file changes."""
+        return _load_cached(config_dir.resolve(), _fingerprint(config_dir))
+
+    @classmethod
+    def _build(cls, config_dir: Path) -> Content:
         return cls(
             flows=load_flows(config_dir / "flows"),
             triage=Triage.load(config_dir),
             messages=Messages.load(config_dir / "messages"),
+            trends=load_thresholds(config_dir),
+            escalation=_escalation(config_dir),
         )
 
     def flow(self, flow_id: str) -> Flow:
@@ -69,3 +81,21 @@ class Content:
         except KeyError:
             known = ", ".join(sorted(self.flows))
             raise ContentError(f"unknown flow {flow_id!r} (known: {known})") from None
+
+
+def _escalation(config_dir: Path) -> EscalationPolicy:
+    try:
+        return load_policy(config_dir)
+    except PolicyError as exc:
+        raise ContentError(str(exc)) from None
+
+
+def _fingerprint(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    files = sorted(p for p in config_dir.rglob("*") if p.suffix in (".yaml", ".yml"))
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(config_dir: Path, _fingerprint: tuple[tuple[str, int, int], ...]) -> Content:
+    # Compiling the triage lexicons takes a noticeable moment; content is immutable, so share it.
+    return Content._build(config_dir)

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.channels.base import Button, Channel, Failed, OutboundMessage
 from bot.clock import Clock
+from bot.content import Messages
+from bot.delivery import advance_status
 from storage.db import Database
 from storage.models import (
     PRIORITY,
@@ -28,8 +33,9 @@ from storage.models import (
     MessageKind,
     MessageStatus,
     Outbox,
+    Person,
 )
-from storage.repo import audit, identity_for
+from storage.repo import audit, care_team, identity_for, reachable_identity
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +129,10 @@ class OutboxSender:
         *,
         batch: int = 32,
         retry: RetryPolicy | None = None,
+        messages: Messages | None = None,
     ) -> None:
         self._db = db
+        self._messages = messages
         self._channels = channels
         self._clock = clock
         self._batch = batch
@@ -145,7 +153,9 @@ class OutboxSender:
         total = 0
         while True:
             self._urgent.clear()
-            async with self._db.transaction() as s:
+            # The sender's transactions are small and stand between a committed alert and its page, so
+            # they go ahead of queued inbound work (SQLite; see storage.db._WriterQueue).
+            async with self._db.transaction(urgent=True) as s:
                 rows = (
                     await s.scalars(
                         select(Outbox)
@@ -170,6 +180,8 @@ class OutboxSender:
         buttons = tuple(tuple(Button(b["label"], b["payload"]) for b in r) for r in row.buttons)
         assert row.id is not None
         out = OutboundMessage(row.message_id, row.channel, row.address, row.body, buttons)
+        if await self._withheld(row):
+            return
         if channel.limiter is not None:
             await channel.limiter.acquire(row.address)
         try:
@@ -178,18 +190,37 @@ class OutboxSender:
             log.exception("channel %s raised while sending outbox row %s", row.channel, row.id)
             result = Failed(reason=f"adapter error: {exc!r}", permanent=False)
         now = self._clock.now()
-        async with self._db.transaction() as s:
+        async with self._db.transaction(urgent=True) as s:
             current = await s.get(Outbox, row.id)
-            message = await s.get(Message, row.message_id)
+            # Locked: a delivery receipt may be updating the same row right now (see bot.delivery).
+            message = await s.get(Message, row.message_id, with_for_update=True)
             if current is None or message is None:
                 return
             if isinstance(result, Failed):
                 await self._failed(s, current, message, result, now)
                 return
             message.provider_id = result.provider_id
-            message.status = MessageStatus.SENT
+            # A delivery receipt may have beaten this commit (it finds the row by our id): never go back.
+            message.status = advance_status(message.status, MessageStatus.SENT)
             message.updated_at = now
             await s.delete(current)
+
+    async def _withheld(self, row: Outbox) -> bool:
+        """Drop a message queued before its recipient opted out: after STOP's confirmation, silence."""
+        async with self._db.transaction(urgent=True) as s:
+            ident = await identity_for(s, row.channel, row.address)
+            if ident is None or ident.opted_out_at is None:
+                return False
+            message = await s.get(Message, row.message_id)
+            current = await s.get(Outbox, row.id)
+            if message is None or current is None or message.kind in _ALLOWED_WHEN_OPTED_OUT:
+                return False
+            message.status = MessageStatus.FAILED
+            message.error_code = "opted_out"
+            now = message.updated_at = self._clock.now()
+            await s.delete(current)
+            audit(s, now, "system", "message.withheld", message.person_id, message_id=message.id)
+            return True
 
     async def _failed(
         self, s: AsyncSession, row: Outbox, message: Message, result: Failed, now: datetime
@@ -206,6 +237,7 @@ class OutboxSender:
                 ident.opted_out_at = now
             if ident is not None and result.unreachable and ident.unreachable_at is None:
                 ident.unreachable_at = now
+                await self._tell_peer_unreachable(s, ident, now)
             audit(
                 s,
                 now,
@@ -223,20 +255,76 @@ class OutboxSender:
         row.next_attempt_at = now + timedelta(seconds=delay)
         log.info("will retry message %s in %.1fs: %s", message.id, delay, result.reason)
 
+    async def _tell_peer_unreachable(self, s: AsyncSession, ident: ChannelIdentity, now: datetime) -> None:
+        """A person who blocked the bot may be pulling away: their peer should know and reach out."""
+        team = await care_team(s, ident.person_id)
+        person = await s.get(Person, ident.person_id)
+        peer = await s.get(Person, team.peer_id) if team is not None and team.peer_id is not None else None
+        if self._messages is None or person is None or peer is None or peer.id is None:
+            return
+        to = await reachable_identity(s, peer.id)
+        if to is None:
+            audit(s, now, "system", "notify.unreachable", peer.id, about=person.id)
+            return
+        text = self._messages.text(
+            "peer_told_unreachable", peer.locale, name=person.name, channel=ident.channel
+        )
+        await queue_message(s, to, text, MessageKind.SYSTEM, now)
+        audit(s, now, "system", "peer.told_unreachable", person.id, peer_id=peer.id, channel=ident.channel)
+
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Deliver until `stop` is set: one loop per channel, so a slow provider never holds up another."""
         await asyncio.gather(*(self._run_channel(name, stop, idle_seconds) for name in self._channels))
 
     async def _run_channel(self, name: str, stop: asyncio.Event, idle_seconds: float) -> None:
         wake = self._wakes.setdefault(name, asyncio.Event())
-        while not stop.is_set():
-            wake.clear()
-            try:
-                await self.drain(name)
-            except Exception:
-                log.exception("outbox drain of %s failed; will try again", name)
-            waiter = asyncio.ensure_future(wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+        async with self._leadership(name) as lead:
+            while not stop.is_set():
+                wake.clear()
+                try:
+                    if await lead():
+                        await self.drain(name)
+                except Exception:
+                    log.exception("outbox drain of %s failed; will try again", name)
+                waiter = asyncio.ensure_future(wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                stopper.cancel()
+
+    @asynccontextmanager
+    async def _leadership(self, name: str) -> AsyncIterator[Callable[[], Awaitable[bool]]]:
+        """One sender per provider across processes, so global rate limits hold.
+
+        On PostgreSQL a session-level advisory lock, held on a connection of its own for as long as
+        this process drains `name`; a process that does not hold it keeps asking. SQLite deployments
+        are one process, so there is nothing to elect.
+        """
+        if self._db.is_sqlite:
+
+            async def always() -> bool:
+                return True
+
+            yield always
+            return
+        key = zlib.crc32(f"peerline:outbox:{name}".encode()) & 0x7FFFFFFF
+        conn = await self._db.engine.connect()
+        held = False
+
+        async def lead() -> bool:
+            nonlocal held
+            if not held:
+                held = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
+                await conn.commit()
+                if held:
+                    log.info("this process now sends %s messages", name)
+            return held
+
+        try:
+            yield lead
+        finally:
+            if held:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            await conn.close()

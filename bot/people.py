@@ -12,6 +12,8 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.content import Messages
+from bot.outbox import queue_message
 from bot.schedule import next_due
 from storage.models import (
     CareTeam,
@@ -19,11 +21,12 @@ from storage.models import (
     ChannelName,
     CheckinSchedule,
     FamilyLink,
+    MessageKind,
     Person,
     Role,
     ShareScope,
 )
-from storage.repo import audit, identity_for
+from storage.repo import audit, identities_of, identity_for
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 FLOW_FOR_ROLE = {Role.PIR: "daily_checkin", Role.FAMILY: "family_checkin"}
@@ -140,6 +143,25 @@ async def add_person(
         )
     audit(s, now, actor, "person.created", person.id, role=str(role), channels=[c for c, _ in identities])
     return person
+
+
+async def confirm_opt_in(
+    s: AsyncSession, messages: Messages, person: Person, now: datetime, *, program: str
+) -> int:
+    """Queue the opt-in confirmation (program, frequency, "Msg & data rates may apply", STOP and HELP) to
+    every channel of a newly enrolled PIR or family member; returns how many were queued.
+
+    Staff get alerts as part of their work, not a subscription, so they get no confirmation.
+    """
+    assert person.id is not None
+    if person.role not in FLOW_FOR_ROLE:
+        return 0
+    text = messages.text("opted_in", person.locale, program=program)
+    queued = 0
+    for identity in await identities_of(s, person.id):
+        if await queue_message(s, identity, text, MessageKind.KEYWORD, now) is not None:
+            queued += 1
+    return queued
 
 
 async def assign(

@@ -17,12 +17,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.caseload import STAFF
 from bot.channels.base import Inbound
 from bot.checkins import queue_outputs, split_payload
 from bot.clock import Clock
 from bot.content import Content
+from bot.escalation import Escalation
+from bot.invites import redeem_invite, start_code
 from bot.onboarding import ONBOARDING, apply_onboarding
 from bot.outbox import queue_message, queue_to
+from bot.peer_commands import PeerCommands, looks_like_command
+from bot.trends import TREND_STEPS, trend_signal
 from bot.triage import Alerting, Signal
 from flows import engine
 from flows.engine import Flagged, FreeText, SessionState
@@ -96,13 +101,18 @@ class Pipeline:
         self._support = support_contact
         self._on_commit = on_commit
         self._alerting = Alerting(content, buttons)
+        self._peer_commands = PeerCommands(content, Escalation(content, buttons), buttons)
 
     async def handle(self, inbound: Inbound) -> Outcome:
         """Process one inbound message exactly once."""
         now = self._clock.now()
         outcome = Outcome()
+        # Triage is pure and takes microseconds: text that reads as a red flag jumps the writer queue.
+        triage = self._content.triage
+        severity = triage.assess(inbound.text).severity if inbound.payload is None else Severity.NONE
+        urgent = severity.rank() >= Severity.HIGH.rank()
         try:
-            async with self._db.transaction() as s:
+            async with self._db.transaction(urgent=urgent) as s:
                 if inbound.provider_id is not None and await self._seen(s, inbound.provider_id):
                     return Outcome(duplicate=True)
                 message = Message(
@@ -151,13 +161,12 @@ class Pipeline:
         keyword = None
         if inbound.payload is None:
             keyword = classify(inbound.text, opted_out=identity.opted_out_at is not None)
-        if keyword is not None:
+        staff = person.role in STAFF
+        if keyword is not None and not (staff and keyword is Keyword.HELP):  # staff HELP: the commands
             await self._keyword(turn, keyword)
             return
-        if person.role in (Role.PEER, Role.SUPERVISOR):
-            await self._reply(
-                turn, self._content.messages.text("no_command", person.locale), MessageKind.SYSTEM
-            )
+        if staff or looks_like_command(inbound.text, inbound.payload):
+            await self._peer_command(turn)
             return
         session = await active_session(s, person.id)
         if session is not None and (inbound.payload is not None or identity.opted_out_at is None):
@@ -165,10 +174,29 @@ class Pipeline:
         else:
             await self._free_text(turn)
 
+    # -- peer commands ----------------------------------------------------------------------------
+
+    async def _peer_command(self, turn: _Turn) -> None:
+        """Staff commands and alert buttons (`bot.peer_commands`); anyone else trying one is refused."""
+        person, identity, inbound = turn.person, turn.identity, turn.inbound
+        assert person is not None and identity is not None
+        turn.outcome.queued += await self._peer_commands.handle(
+            turn.s, person, identity, inbound.text, inbound.payload, turn.now
+        )
+        if person.role not in STAFF and inbound.payload is None:
+            # Refused, but still read: a crisis written as a command is still a crisis.
+            await self._triage_free_text(turn, inbound.text, relay=False)
+
     # -- senders we do not know -------------------------------------------------------------------
 
     async def _unknown_sender(self, turn: _Turn) -> None:
         inbound = turn.inbound
+        code = start_code(inbound.text)
+        if code is not None:
+            await self._join_by_invite(turn, code)
+            return
+        if looks_like_command(inbound.text, inbound.payload):  # refused like any stranger's text
+            audit(turn.s, turn.now, "unknown", "peer_command.refused", None, channel=inbound.channel)
         result = self._content.triage.assess(inbound.text)
         turn.outcome.severity = result.severity
         if result.severity is Severity.CRITICAL:
@@ -197,6 +225,28 @@ class Pipeline:
         )
         turn.outcome.queued += 1
 
+    async def _join_by_invite(self, turn: _Turn, code: str) -> None:
+        """`/start <code>` from an invite link: link this chat to the invited person, or explain kindly."""
+        inbound, messages = turn.inbound, self._content.messages
+        joined = await redeem_invite(turn.s, code, inbound.channel, inbound.address, turn.now)
+        if joined is None:
+            text = messages.text("invite_invalid", "en", program=self._program)
+            await queue_to(
+                turn.s,
+                channel=inbound.channel,
+                address=inbound.address,
+                person_id=None,
+                text=text,
+                kind=MessageKind.SYSTEM,
+                now=turn.now,
+            )
+            turn.outcome.queued += 1
+            return
+        turn.person, turn.identity = joined
+        turn.message.person_id = turn.person.id
+        text = messages.text("opted_in", turn.person.locale, program=self._program)
+        await self._reply(turn, text, MessageKind.KEYWORD)
+
     # -- compliance keywords ----------------------------------------------------------------------
 
     async def _keyword(self, turn: _Turn, keyword: Keyword) -> None:
@@ -218,9 +268,12 @@ class Pipeline:
                     channel=identity.channel,
                 )
                 await self._tell_peer_opt_out(turn)
-            await self._reply(
-                turn, messages.text("opted_out", person.locale, program=self._program), MessageKind.KEYWORD
-            )
+                # One confirmation, then silence: a repeated STOP is recorded but not answered.
+                await self._reply(
+                    turn,
+                    messages.text("opted_out", person.locale, program=self._program),
+                    MessageKind.KEYWORD,
+                )
         elif keyword is Keyword.START:
             if identity.opted_out_at is not None:
                 identity.opted_out_at = None
@@ -304,14 +357,25 @@ class Pipeline:
                 if result.severity is not Severity.NONE:
                     signals.append(Signal.from_triage(result, event.text))
                     alarming.add(event.text)
+        if sprint.state.done and any(step.id in TREND_STEPS for step in flow.steps):
+            trend = await trend_signal(
+                s, person, flow.id, turn.now, self._content.trends, sprint.state.answers
+            )
+            if trend is not None:
+                signals.append(trend)
         if signals:
             await self._raise(turn, signals, session_id=session.id)
         for answer in sprint.answers:
             # What the person wrote for their peer reaches the peer; an alert already carries alarming text.
-            value = answer.value
-            written = flow.step(answer.step_id).type is StepType.TEXT and isinstance(value, str)
-            if written and isinstance(value, str) and value.strip() and value not in alarming:
-                await self._relay(turn, value, acknowledge=False)
+            note = answer.value
+            is_text = flow.step(answer.step_id).type is StepType.TEXT
+            if is_text and isinstance(note, str) and note.strip() and note not in alarming:
+                await self._relay(turn, note, acknowledge=False)
+        in_crisis = any(sig.severity is Severity.CRITICAL for sig in signals)
+        if in_crisis and not sprint.answers:
+            # Someone who just wrote about dying is not asked again for a number: the crisis reply is
+            # the answer, the question waits where it was.
+            return
         turn.outcome.queued += await queue_outputs(
             s, identity, sprint.outputs, MessageKind.REPLY, turn.now, self._buttons
         )

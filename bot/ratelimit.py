@@ -33,6 +33,10 @@ class RateLimiter:
         self._next_address: dict[str, float] = {}
         self._lock = asyncio.Lock()
 
+    @property
+    def per_second(self) -> float:
+        return 1.0 / self._interval
+
     async def acquire(self, address: str) -> None:
         """Wait until a message to `address` may go out, and reserve that slot."""
         async with self._lock:

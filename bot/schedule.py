@@ -55,3 +55,31 @@ def next_due(after: datetime, timezone: str, hhmm: str, days: str = ",".join(ALL
 
 def local_date(instant: datetime, timezone: str) -> str:
     return instant.astimezone(ZoneInfo(timezone)).date().isoformat()
+
+
+QuietHours = tuple[str, str]
+
+
+def _minutes(hhmm: str) -> int:
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    return hour * 60 + minute
+
+
+def in_quiet_hours(instant: datetime, timezone: str, quiet: QuietHours) -> bool:
+    """Whether `instant` falls in the local quiet window [start, end), which may span midnight."""
+    local = instant.astimezone(ZoneInfo(timezone))
+    now, start, end = local.hour * 60 + local.minute, _minutes(quiet[0]), _minutes(quiet[1])
+    if start == end:
+        return False
+    return start <= now < end if start < end else now >= start or now < end
+
+
+def quiet_hours_end(instant: datetime, timezone: str, quiet: QuietHours) -> datetime:
+    """The first instant after `instant` at which the local quiet window ends."""
+    tz = ZoneInfo(timezone)
+    day = instant.astimezone(tz).date()
+    for offset in range(2):
+        when = occurrence(day + timedelta(days=offset), quiet[1], tz)
+        if when > instant:
+            return when
+    raise AssertionError("unreachable: the window ends within a day")

@@ -11,7 +11,10 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App
+from bot.channels.sms import SmsChannel
 from bot.scheduler import tick
+from bot.sms_webhooks import SmsWebhooks
+from bot.telegram_runtime import add_webhook_route, start_telegram, telegram_mode
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,12 +35,18 @@ def make_web_app(app: App) -> web.Application:
     web_app = web.Application()
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
+    SmsWebhooks(app).register(web_app)
+    add_webhook_route(web_app, app)
     return web_app
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
+    mode = telegram_mode(settings)  # refuses a webhook without a secret before anything starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = App.build(settings)
+    sms = SmsChannel.from_settings(settings)
+    if sms is not None:
+        app.add_channel(sms)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -60,10 +69,13 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     )
     scheduler.start()
     sender = asyncio.create_task(app.sender.run(stop))
+    telegram = start_telegram(app, mode)
     log.info("peerline serving on http://%s:%s (channels: %s)", host, port, ", ".join(app.channels) or "none")
     try:
         await stop.wait()
     finally:
+        if telegram is not None:
+            await telegram.stop()
         scheduler.shutdown(wait=False)
         with contextlib.suppress(asyncio.CancelledError):
             await sender

@@ -10,15 +10,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from flows.triage import Severity, TriageResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import Content
+from bot.escalation import Escalation
 from bot.outbox import queue_message
+from flows.triage import Severity, TriageResult
 from storage.models import Alert, ChannelIdentity, MessageKind, Person, Role
 from storage.repo import audit, care_team, reachable_identity
 
-_ICONS = {Severity.CRITICAL: "🚨", Severity.HIGH: "⚠️", Severity.MEDIUM: "ℹ️"}
 _OVERDOSE = {"overdose", "medical"}
 
 
@@ -45,11 +45,12 @@ class Raised:
 
 
 class Alerting:
-    """Creates alerts and pages the care team; the escalation chain builds on `notify`."""
+    """Creates alerts, answers a crisis at once and starts the escalation chain (`bot.escalation`)."""
 
     def __init__(self, content: Content, buttons: Mapping[str, bool]) -> None:
         self._content = content
         self._buttons = buttons
+        self._escalation = Escalation(content, buttons)
 
     def crisis_text(self, categories: Sequence[str], locale: str, peer_name: str | None) -> str:
         messages = self._content.messages
@@ -120,37 +121,5 @@ class Alerting:
             categories=categories,
             raised_by=raised_by.id,
         )
-        if severity is not Severity.MEDIUM:
-            for level, member in enumerate(staff):
-                text = self.alert_text(alert, subject, raised_by, member.locale)
-                if await self.notify(s, member, text, MessageKind.ALERT, now):
-                    queued += 1
-                    alert.escalation_level = level
-                    audit(
-                        s,
-                        now,
-                        "system",
-                        "alert.notified",
-                        subject.id,
-                        alert_id=alert.id,
-                        to=member.id,
-                        level=level,
-                    )
-                    break
-            else:
-                audit(s, now, "system", "alert.nobody_reachable", subject.id, alert_id=alert.id)
+        queued += await self._escalation.start(s, alert, now)
         return Raised(alert.id, severity, queued)
-
-    def alert_text(self, alert: Alert, subject: Person, raised_by: Person, locale: str) -> str:
-        severity = Severity(alert.severity)
-        values = {
-            "icon": _ICONS.get(severity, ""),
-            "severity": severity.upper(),
-            "alert_id": alert.id,
-            "name": subject.name,
-            "role": subject.role.upper(),
-            "raised_by": raised_by.name,
-            "reasons": "; ".join(alert.reasons),
-        }
-        key = "alert_family" if raised_by.id != subject.id else "alert"
-        return self._content.messages.text(key, locale, **values)

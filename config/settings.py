@@ -5,10 +5,12 @@ Built once in the composition root (`bot.app`); nothing else reads the environme
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,7 +33,10 @@ class Settings(BaseSettings):
     """Every knob of a Peerline deployment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PEERLINE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="PEERLINE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
     )
 
     database_url: str = "sqlite+aiosqlite:///./peerline.db"
@@ -43,6 +48,8 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    # Per sending number: 1 for a US long code, 3 toll-free, 100 a short code (or what Twilio granted).
+    twilio_messages_per_second: float = Field(default=1.0, gt=0)
     public_url: str | None = None
     encryption_key: SecretStr | None = None
     config_dir: Path = DEFAULT_CONFIG_DIR
@@ -51,6 +58,9 @@ class Settings(BaseSettings):
     support_contact: str = "your peer specialist"
     default_timezone: Annotated[str, AfterValidator(_tz)] = "America/New_York"
     default_checkin_time: str = "09:00"
+    # Local window in which nothing scheduled is sent ("21:00-09:00"); "off" disables it.
+    quiet_hours: str = "21:00-09:00"
+    catch_up_grace_minutes: int = Field(default=180, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -58,6 +68,46 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
+
+    @field_validator("twilio_from_number")
+    @classmethod
+    def _sender_number(cls, value: str | None) -> str | None:
+        if value is None or re.fullmatch(r"\d{5,6}", value.strip()):
+            return value.strip() if value else value  # a short code is not an E.164 number
+        try:
+            number = phonenumbers.parse(value, "US")
+        except phonenumbers.NumberParseException as exc:
+            raise ValueError(f"bad phone number {value!r} ({exc}); use E.164, e.g. +15551234567") from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError(f"bad phone number {value!r}; use E.164, e.g. +15551234567")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = value.get_secret_value().strip() if value is not None else ""
+        if not token:
+            return None
+        bot_id, sep, secret = token.partition(":")
+        if not sep or not bot_id.isdigit() or not secret or any(c.isspace() for c in token):
+            raise ValueError("not a bot token (@BotFather gives one like 123456789:ABC-DEF1234ghIkl)")
+        return SecretStr(token)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_window(cls, value: str) -> str:
+        if value.strip().lower() in ("", "off", "none"):
+            return "off"
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError("use HH:MM-HH:MM in 24-hour local time, e.g. 21:00-09:00, or off")
+        return value.strip()
+
+    @property
+    def quiet_window(self) -> tuple[str, str] | None:
+        if self.quiet_hours == "off":
+            return None
+        start, end = self.quiet_hours.split("-")
+        return start, end
 
     @field_validator("config_dir")
     @classmethod

@@ -34,6 +34,8 @@ _NATURAL_STOP = re.compile(
     r"|\bno\s+(?:me\s+)?(?:escribas|mandes|env[ií]es)\s+m[aá]s\b|\bdeja\s+de\s+(?:escribirme|mandarme|enviarme)\b",
 )
 
+_START_WITH_PARAMETER = re.compile(r"/start [a-z0-9_-]{1,64}")
+
 
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold().strip()
@@ -52,6 +54,8 @@ def classify(text: str, *, opted_out: bool = False) -> Keyword | None:
         return None
     if keyword is not None:
         return keyword
+    if _START_WITH_PARAMETER.fullmatch(folded):  # Telegram deep link (an invite) from a known chat
+        return Keyword.START
     if _NATURAL_STOP.search(folded):
         return Keyword.STOP
     return None

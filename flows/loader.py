@@ -33,12 +33,37 @@ from flows.model import (
 )
 
 _FLOW_KEYS = frozenset(
-    {"id", "audience", "version", "description", "max_reasks", "reminder_after", "expires_after", "intro",
-     "outro", "reminder", "expired", "steps"}
+    {
+        "id",
+        "audience",
+        "version",
+        "description",
+        "max_reasks",
+        "reminder_after",
+        "expires_after",
+        "intro",
+        "outro",
+        "reminder",
+        "expired",
+        "steps",
+    }
 )
 _STEP_KEYS = frozenset(
-    {"id", "type", "label", "prompt", "hint", "min", "max", "choices", "optional", "next", "branches",
-     "rules", "triage"}
+    {
+        "id",
+        "type",
+        "label",
+        "prompt",
+        "hint",
+        "min",
+        "max",
+        "choices",
+        "optional",
+        "next",
+        "branches",
+        "rules",
+        "triage",
+    }
 )
 _CHOICE_KEYS = frozenset({"value", "label", "synonyms"})
 _BRANCH_KEYS = frozenset({"when", "goto", "say"})

@@ -9,6 +9,7 @@ takes the write lock up front instead of failing half-way with "database is lock
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,6 +45,44 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class _WriterQueue:
+    """At most `slots` transactions at a time, in arrival order, except that urgent work goes first.
+
+    Urgent: raising and delivering alerts, and the outbox sender's bookkeeping (small, and what stands
+    between a committed alert and its page). Without it a red flag waits behind every queued answer.
+    """
+
+    def __init__(self, slots: int = 1) -> None:
+        self._free = slots
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, *, urgent: bool) -> None:
+        if self._free and not self._urgent and not self._normal:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._normal
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the lock was handed over just as we were cancelled: pass it on
+            elif waiter in queue:
+                queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the slot passes straight to the next writer
+                    return
+        self._free += 1
+
+
 class Database:
     """Owns the engine; hands out transactions. Built once in the composition root."""
 
@@ -66,20 +105,40 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # PostgreSQL's urgent lane: a small pool of its own, so alerts and the outbox sender never wait
+        # for a connection behind a burst of ordinary inbound work.
+        self._urgent_engine: AsyncEngine | None = None
+        self._urgent_sessions = self._sessions
+        if not self.is_sqlite:
+            self._urgent_engine = create_async_engine(
+                url, echo=echo, pool_size=2, max_overflow=4, pool_pre_ping=True
+            )
+            self._urgent_sessions = async_sessionmaker(
+                self._urgent_engine, class_=AsyncSession, expire_on_commit=False
+            )
         # SQLite has one writer at a time. Queuing writers here, in order, is far cheaper than letting
         # them collide in SQLite's busy handler, which sleeps and retries; other processes still rely on
-        # busy_timeout.
-        self._writer = asyncio.Lock() if self.is_sqlite else None
+        # busy_timeout. On PostgreSQL ordinary work is queued at the pool's size, so a burst cannot
+        # starve the event loop of time for the urgent lane.
+        self._writer = _WriterQueue(1 if self.is_sqlite else kwargs["pool_size"])
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits on success, rolls back on any exception."""
-        if self._writer is None:
-            async with self._sessions() as session, session.begin():
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits on success, rolls back on any exception.
+
+        `urgent` (alerts, the outbox sender) jumps the queue of SQLite writers in this process, and on
+        PostgreSQL takes a connection from a pool of its own.
+        """
+        if urgent and self._urgent_engine is not None:
+            async with self._urgent_sessions() as session, session.begin():
                 yield session
             return
-        async with self._writer, self._sessions() as session, session.begin():
-            yield session
+        await self._writer.acquire(urgent=urgent)
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            self._writer.release()
 
     async def create_all(self) -> None:
         """Create tables straight from the models (tests); deployments use `upgrade`."""
@@ -87,14 +146,19 @@ class Database:
             await conn.run_sync(SQLModel.metadata.create_all)
 
     async def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations on this engine's connection."""
+        """Apply Alembic migrations on this engine's connection (a cheap no-op when already current)."""
         from alembic import command  # noqa: PLC0415  (only migrations need alembic loaded)
         from alembic.config import Config  # noqa: PLC0415
+        from alembic.migration import MigrationContext  # noqa: PLC0415
+        from alembic.script import ScriptDirectory  # noqa: PLC0415
 
         def run(sync_conn: Connection) -> None:
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
             cfg.attributes["connection"] = sync_conn
+            wanted = set(ScriptDirectory.from_config(cfg).get_heads()) if revision == "head" else {revision}
+            if set(MigrationContext.configure(sync_conn).get_current_heads()) == wanted:
+                return
             command.upgrade(cfg, revision)
 
         async with self.engine.begin() as conn:
@@ -102,6 +166,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._urgent_engine is not None:
+            await self._urgent_engine.dispose()
 
 
 def null_pool_engine(url: str) -> AsyncEngine:

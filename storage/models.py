@@ -246,6 +246,10 @@ class Alert(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     note: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # Escalation chain state (flows.escalation.ChainState) and who has been told, for the ack notices.
+    repeats: int = 0
+    reminders: int = 0
+    notified: list[int] = _jsonlist()
 
 
 class AuditEvent(SQLModel, table=True):
@@ -257,3 +261,39 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(index=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     detail: dict[str, Any] = _json()
+
+
+class ContactMethod(StrEnum):
+    TEXT = "text"
+    PHONE = "phone"
+    VIDEO = "video"
+    IN_PERSON = "in_person"
+
+
+class ContactNote(SQLModel, table=True):
+    """A peer contact recorded as a billing record (HCPCS H0038, peer services per 15 minutes)."""
+
+    __table_args__ = (Index("ix_contactnote_pir_date", "pir_id", "service_date"),)
+    id: int | None = Field(default=None, primary_key=True)
+    pir_id: int = Field(foreign_key="person.id")
+    peer_id: int = Field(foreign_key="person.id", index=True)
+    service_date: str  # the peer's local date, ISO
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime = Field(sa_type=UTCDateTime)
+    minutes: int
+    units: int  # 15-minute units, counted from 8 minutes on
+    method: str = ContactMethod.TEXT
+    service_code: str = "H0038"
+    note: str
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Invite(SQLModel, table=True):
+    """A single-use, expiring code with which a person links their own Telegram account (/start)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

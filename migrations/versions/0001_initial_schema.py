@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 21:34:49.552266
+Create Date: 2026-11-22 23:15:25.153629
 """
 
 from __future__ import annotations
@@ -98,6 +98,27 @@ def upgrade() -> None:
     with op.batch_alter_table('checkinschedule', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_checkinschedule_next_due_at'), ['next_due_at'], unique=False)
 
+    op.create_table('contactnote',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pir_id', sa.Integer(), nullable=False),
+    sa.Column('peer_id', sa.Integer(), nullable=False),
+    sa.Column('service_date', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('started_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('minutes', sa.Integer(), nullable=False),
+    sa.Column('units', sa.Integer(), nullable=False),
+    sa.Column('method', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('service_code', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['peer_id'], ['person.id'], ),
+    sa.ForeignKeyConstraint(['pir_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('contactnote', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contactnote_peer_id'), ['peer_id'], unique=False)
+        batch_op.create_index('ix_contactnote_pir_date', ['pir_id', 'service_date'], unique=False)
+
     op.create_table('familylink',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('family_id', sa.Integer(), nullable=False),
@@ -138,6 +159,20 @@ def upgrade() -> None:
         batch_op.create_index('ix_flowsession_person_status', ['person_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_flowsession_remind_at'), ['remind_at'], unique=False)
 
+    op.create_table('invite',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('code')
+    )
+    with op.batch_alter_table('invite', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_invite_person_id'), ['person_id'], unique=False)
+
     op.create_table('message',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('direction', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -177,6 +212,9 @@ def upgrade() -> None:
     sa.Column('resolved_at', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('repeats', sa.Integer(), nullable=False),
+    sa.Column('reminders', sa.Integer(), nullable=False),
+    sa.Column('notified', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['acknowledged_by'], ['person.id'], ),
     sa.ForeignKeyConstraint(['message_id'], ['message.id'], ),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
@@ -247,6 +285,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_message_person_created')
 
     op.drop_table('message')
+    with op.batch_alter_table('invite', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_invite_person_id'))
+
+    op.drop_table('invite')
     with op.batch_alter_table('flowsession', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_flowsession_remind_at'))
         batch_op.drop_index('ix_flowsession_person_status')
@@ -258,6 +300,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_familylink_family_id'))
 
     op.drop_table('familylink')
+    with op.batch_alter_table('contactnote', schema=None) as batch_op:
+        batch_op.drop_index('ix_contactnote_pir_date')
+        batch_op.drop_index(batch_op.f('ix_contactnote_peer_id'))
+
+    op.drop_table('contactnote')
     with op.batch_alter_table('checkinschedule', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_checkinschedule_next_due_at'))
 

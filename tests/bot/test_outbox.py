@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlmodel import col, select
 
 from bot.app import App
@@ -11,6 +13,7 @@ from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent
 from bot.clock import ManualClock
 from bot.outbox import OutboxSender, RetryPolicy, queue_message
 from bot.people import add_person
+from storage.db import Database
 from storage.models import AuditEvent, ChannelIdentity, Message, MessageKind, MessageStatus, Outbox, Role
 
 
@@ -140,3 +143,30 @@ async def test_a_raising_adapter_does_not_stop_delivery(app: App, clock: ManualC
     channel = Exploding()
     assert await OutboxSender(app.db, {"console": channel}, clock).drain() == 2
     assert [m.text for m in channel.sent] == ["fine"]
+
+
+async def test_one_sender_per_provider_across_processes(app: App, clock: ManualClock) -> None:
+    """Two senders on one PostgreSQL database (as two `serve` processes): every message goes out once."""
+    if app.db.is_sqlite:
+        pytest.skip("SQLite deployments run one process; the advisory lock is PostgreSQL's")
+    ident = await _identity(app)
+    for number in range(40):
+        await _queue(app, ident, f"m{number}", MessageKind.CHECKIN)
+    channel = ScriptedChannel()
+    other = Database(app.db.url)  # a second engine: its own connections, like another process
+    senders = [
+        OutboxSender(app.db, {"console": channel}, clock),
+        OutboxSender(other, {"console": channel}, clock),
+    ]
+    stop = asyncio.Event()
+    runs = [asyncio.create_task(s.run(stop, idle_seconds=0.01)) for s in senders]
+    try:
+        async with asyncio.timeout(20):
+            while len(channel.sent) < 40:  # noqa: ASYNC110  (polling a fake channel, bounded by the timeout)
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # a duplicate would show up now
+    finally:
+        stop.set()
+        await asyncio.gather(*runs)
+        await other.dispose()
+    assert sorted(m.text for m in channel.sent) == sorted(f"m{n}" for n in range(40))

@@ -34,7 +34,9 @@ async def _checkin(app: App, answers: list[str]) -> None:
 
 async def _alerts(app: App) -> list[tuple[str, list[str]]]:
     async with app.db.transaction() as s:
-        return [(a.severity, a.categories) for a in (await s.scalars(select(Alert).order_by(col(Alert.id)))).all()]
+        return [
+            (a.severity, a.categories) for a in (await s.scalars(select(Alert).order_by(col(Alert.id)))).all()
+        ]
 
 
 async def test_craving_spike_and_mood_drop_against_own_baseline(app: App, clock: ManualClock) -> None:

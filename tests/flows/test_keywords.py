@@ -36,7 +36,7 @@ def test_stop(text: str) -> None:
     assert classify(text) is Keyword.STOP
 
 
-@pytest.mark.parametrize("text", ["START", "unstop", "/start", "Start!"])
+@pytest.mark.parametrize("text", ["START", "unstop", "/start", "Start!", "/start Xq3-_9aBc"])  # + deep link
 def test_start(text: str) -> None:
     assert classify(text) is Keyword.START
 
