@@ -66,3 +66,16 @@ async def test_a_cancelled_waiter_never_keeps_the_lock(tmp_path: Path) -> None:
         assert done == ["next"]
     finally:
         await db.dispose()
+
+
+async def test_on_postgresql_ordinary_work_is_queued_at_the_pool_size() -> None:
+    from storage.db import _WriterQueue  # noqa: PLC0415  (the queue itself, without a server)
+
+    queue = _WriterQueue(2)
+    await queue.acquire(urgent=False)
+    await queue.acquire(urgent=False)
+    third = asyncio.create_task(queue.acquire(urgent=False))
+    await _until()
+    assert not third.done()
+    queue.release()
+    await asyncio.wait_for(third, timeout=5)
