@@ -234,10 +234,11 @@ class OutboxSender:
             await s.delete(row)
             ident = await identity_for(s, row.channel, row.address)
             if ident is not None and result.opted_out and ident.opted_out_at is None:
-                ident.opted_out_at = now
+                ident.opted_out_at = now  # the provider knows of a STOP we never saw (e.g. Twilio 21610)
+                await self._tell_peer(s, ident, now, "peer_told_opt_out")
             if ident is not None and result.unreachable and ident.unreachable_at is None:
                 ident.unreachable_at = now
-                await self._tell_peer_unreachable(s, ident, now)
+                await self._tell_peer(s, ident, now, "peer_told_unreachable")
             audit(
                 s,
                 now,
@@ -255,8 +256,8 @@ class OutboxSender:
         row.next_attempt_at = now + timedelta(seconds=delay)
         log.info("will retry message %s in %.1fs: %s", message.id, delay, result.reason)
 
-    async def _tell_peer_unreachable(self, s: AsyncSession, ident: ChannelIdentity, now: datetime) -> None:
-        """A person who blocked the bot may be pulling away: their peer should know and reach out."""
+    async def _tell_peer(self, s: AsyncSession, ident: ChannelIdentity, now: datetime, key: str) -> None:
+        """A person who blocked the bot or opted out may be pulling away: their peer should know."""
         team = await care_team(s, ident.person_id)
         person = await s.get(Person, ident.person_id)
         peer = await s.get(Person, team.peer_id) if team is not None and team.peer_id is not None else None
@@ -266,11 +267,17 @@ class OutboxSender:
         if to is None:
             audit(s, now, "system", "notify.unreachable", peer.id, about=person.id)
             return
-        text = self._messages.text(
-            "peer_told_unreachable", peer.locale, name=person.name, channel=ident.channel
-        )
+        text = self._messages.text(key, peer.locale, name=person.name, channel=ident.channel)
         await queue_message(s, to, text, MessageKind.SYSTEM, now)
-        audit(s, now, "system", "peer.told_unreachable", person.id, peer_id=peer.id, channel=ident.channel)
+        audit(
+            s,
+            now,
+            "system",
+            key.replace("_told_", ".told_"),
+            person.id,
+            peer_id=peer.id,
+            channel=ident.channel,
+        )
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Deliver until `stop` is set: one loop per channel, so a slow provider never holds up another."""

@@ -322,16 +322,18 @@ async def test_twilio_21610_marks_the_number_opted_out_and_is_never_retried(
 ) -> None:
     world.twilio.fail_next(21610)
     await _start(world)  # the intro is refused: Alex opted out with the carrier
-    assert [r.answered for r in world.twilio.messages()] == [400]
+    sent = world.twilio.messages()
+    assert [(r.one("To"), r.answered) for r in sent] == [(ALEX, 400), (SAM, 201)]
+    assert "Alex opted out of messages on sms" in (sent[1].one("Body") or "")  # the peer is told
     clock.advance(timedelta(hours=1))
     await world.deliver()
-    assert len(world.twilio.messages()) == 1
+    assert len(world.twilio.messages()) == 2
     assert (await _identity(world, ALEX)).opted_out_at is not None
     refused, withheld = await _outbound(world, ALEX)  # the intro, and the question queued with it
     assert (refused.status, refused.error_code) == (MessageStatus.FAILED, "21610")
     assert (withheld.status, withheld.error_code) == (MessageStatus.FAILED, "opted_out")
     await _start(world)
-    assert len(world.twilio.messages()) == 1
+    assert len(world.twilio.messages()) == 2
 
 
 async def test_an_unknown_number_is_not_enrolled_by_texting(world: SmsWorld) -> None:
