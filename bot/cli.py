@@ -50,7 +50,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(schedule_app, name="schedule")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error line must never be cut in two
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
