@@ -202,19 +202,26 @@ class TelegramChannel(Channel):
     async def _on_alert_button(
         self, query: CallbackQuery, callback_data: AlertAction, event_update: Update
     ) -> None:
-        await self._pressed(query, callback_data.pack(), event_update)
+        # After Acknowledge the peer still needs Resolve: keep the other buttons on the alert.
+        await self._pressed(
+            query, callback_data.pack(), event_update, keep_others=callback_data.action == "ack"
+        )
 
     async def _on_other_button(self, query: CallbackQuery, event_update: Update) -> None:
         await self._pressed(query, query.data or "", event_update)
 
-    async def _pressed(self, query: CallbackQuery, payload: str, update: Update) -> None:
+    async def _pressed(
+        self, query: CallbackQuery, payload: str, update: Update, *, keep_others: bool = False
+    ) -> None:
         question = query.message if isinstance(query.message, Message) else None
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
         label = _label_of(question, query.data) or payload
         await self._deliver(chat_id, label, payload, update)
-        await self._settle(query, question, label)
+        await self._settle(query, question, label, keep_others=keep_others)
 
-    async def _settle(self, query: CallbackQuery, question: Message | None, label: str) -> None:
+    async def _settle(
+        self, query: CallbackQuery, question: Message | None, label: str, *, keep_others: bool = False
+    ) -> None:
         """Stop the button's spinner and turn the question into a record of the answer (pure UX)."""
         try:
             await query.answer()
@@ -222,12 +229,20 @@ class TelegramChannel(Channel):
             log.info("could not answer callback query %s: %s", query.id, exc.message)
         if question is None or question.reply_markup is None:
             return
+        remaining = None
+        if keep_others:
+            rows = [
+                [b for b in row if b.callback_data != query.data]
+                for row in question.reply_markup.inline_keyboard
+            ]
+            remaining = InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
         try:
             if question.text:
                 await self.bot.edit_message_text(
                     chat_id=question.chat.id,
                     message_id=question.message_id,
                     text=f"{question.text}\n\n{ANSWERED} {label}",
+                    reply_markup=remaining if remaining is not None and remaining.inline_keyboard else None,
                 )
             else:
                 await self.bot.edit_message_reply_markup(

@@ -472,6 +472,16 @@ async def test_alert_acknowledged_with_a_button(tg: App, fake: FakeTelegram) -> 
     edited = next(m for m in fake.chat(SAM) if m["message_id"] == page["message_id"])
     assert edited["text"] == page["text"] + f"\n\n→ {ack}"
     assert len(fake.calls_to("answerCallbackQuery")) == 1
+    # Acknowledge is spent, Resolve stays: the peer can close the alert from the same message.
+    done = tg.content.messages.text("button_done", "en")
+    kept = [b["text"] for row in edited.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
+    assert kept == [done]
+    async with polling(tg):
+        await handled(fake, tg, fake.press(SAM, done, name="Sam"))
+    async with tg.db.transaction() as s:
+        resolved = await s.get(Alert, alert.id)
+    assert resolved is not None
+    assert resolved.status == AlertStatus.RESOLVED
 
 
 # -- failures through the outbox --------------------------------------------------------------------
