@@ -16,7 +16,15 @@ from bot.people import add_person, assign, link_family, resolve
 from bot.scheduler import TickReport, tick
 from bot.triage import Alerting, Signal
 from flows.triage import Severity
-from storage.models import AuditEvent, CareTeam, ChannelIdentity, Role, ShareScope
+from storage.models import Alert, AuditEvent, CareTeam, ChannelIdentity, Role, ShareScope
+
+
+async def load_alert(app: App, alert_id: int) -> Alert:
+    async with app.db.transaction() as s:
+        alert = await s.get(Alert, alert_id)
+        assert alert is not None
+        return alert
+
 
 PEOPLE = ("alex", "sam", "riley", "dana", "jordan", "pat", "stranger")
 ALEX_PHONE = "+14155550123"

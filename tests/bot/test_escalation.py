@@ -22,7 +22,6 @@ from bot.scheduler import tick
 from config.settings import Settings
 from flows.triage import Severity
 from storage.models import (
-    Alert,
     AlertStatus,
     CareTeam,
     ChannelIdentity,
@@ -31,21 +30,8 @@ from storage.models import (
     PersonStatus,
     Role,
 )
-from tests.bot.careteam import ALEX_PHONE, REASON, Driver, raise_alert, seed
+from tests.bot.careteam import ALEX_PHONE, REASON, Driver, load_alert, raise_alert, seed
 from tests.conftest import START
-
-
-@pytest.fixture
-async def drive(app: App, clock: ManualClock, console: ConsoleChannel) -> Driver:
-    await seed(app)
-    return Driver(app, clock, console, START)
-
-
-async def _alert(app: App, alert_id: int) -> Alert:
-    async with app.db.transaction() as s:
-        alert = await s.get(Alert, alert_id)
-        assert alert is not None
-        return alert
 
 
 async def test_the_full_chain_fires_on_time_when_nobody_acknowledges(drive: Driver) -> None:
@@ -80,7 +66,7 @@ async def test_the_full_chain_fires_on_time_when_nobody_acknowledges(drive: Driv
     await drive.at(50)
     await drive.at(600)
     assert drive.inbox() == {}
-    alert = await _alert(drive.app, alert_id)
+    alert = await load_alert(drive.app, alert_id)
     assert (alert.status, alert.escalation_level, alert.repeats, alert.next_escalation_at) == (
         AlertStatus.OPEN,
         3,
@@ -107,7 +93,7 @@ async def test_the_chain_stops_the_moment_someone_acknowledges(drive: Driver) ->
     for minute in (10, 20, 30, 35):
         await drive.at(minute)
         assert drive.inbox() == {}, minute
-    alert = await _alert(drive.app, alert_id)
+    alert = await load_alert(drive.app, alert_id)
     assert alert.status == AlertStatus.ACKNOWLEDGED
     async with drive.app.db.transaction() as s:
         riley = await resolve(s, "Riley")
@@ -132,7 +118,7 @@ async def test_an_acknowledged_but_unresolved_alert_reminds_then_re_escalates(dr
     inbox = drive.inbox()
     assert sorted(inbox) == ["dana", "riley"]
     assert all("Re-opened: Sam acknowledged it 60 min ago" in texts[0] for texts in inbox.values())
-    assert (await _alert(drive.app, alert_id)).status == AlertStatus.OPEN
+    assert (await load_alert(drive.app, alert_id)).status == AlertStatus.OPEN
     await drive.at(72)  # and it keeps climbing: every tier again
     assert sorted(drive.inbox()) == ["dana", "riley", "sam"]
     await drive.say("dana", f"DONE {alert_id} spoke with Alex, safe at home with family")
@@ -142,7 +128,7 @@ async def test_an_acknowledged_but_unresolved_alert_reminds_then_re_escalates(dr
     assert "safe at home" in inbox["riley"][0]
     await drive.at(200)
     assert drive.inbox() == {}
-    alert = await _alert(drive.app, alert_id)
+    alert = await load_alert(drive.app, alert_id)
     assert alert.status == AlertStatus.RESOLVED
     assert alert.note == "spoke with Alex, safe at home with family"
 
@@ -254,7 +240,7 @@ async def test_a_restart_in_the_middle_of_the_chain_neither_duplicates_nor_loses
     assert sorted(drive.inbox()) == ["dana", "riley", "sam"]
     notified = [e.detail["to"] for e in await drive.audits("alert.notified")]
     assert len(notified) == 3 + 3
-    alert = await _alert(app, alert_id)
+    alert = await load_alert(app, alert_id)
     assert (alert.escalation_level, alert.repeats) == (3, 1)
     await app.close()
 

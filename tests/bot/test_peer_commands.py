@@ -7,16 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.app import App
 from bot.channels.base import Inbound
-from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
-from bot.clock import ManualClock
 from bot.peer_commands import Verb, looks_like_command, parse
 from bot.people import resolve
 from flows.triage import Severity
 from storage.models import (
-    Alert,
     AlertStatus,
     AuditEvent,
     ChannelIdentity,
@@ -25,21 +21,7 @@ from storage.models import (
     FlowSession,
     Outbox,
 )
-from tests.bot.careteam import ALEX_PHONE, REASON, Driver, raise_alert, seed
-from tests.conftest import START
-
-
-@pytest.fixture
-async def drive(app: App, clock: ManualClock, console: ConsoleChannel) -> Driver:
-    await seed(app)
-    return Driver(app, clock, console, START)
-
-
-async def _alert(app: App, alert_id: int) -> Alert:
-    async with app.db.transaction() as s:
-        alert = await s.get(Alert, alert_id)
-        assert alert is not None
-        return alert
+from tests.bot.careteam import ALEX_PHONE, REASON, Driver, load_alert, raise_alert
 
 
 async def _checkin(drive: Driver, answers: list[str]) -> None:
@@ -115,7 +97,7 @@ async def test_acknowledge_and_resolve_by_text(drive: Driver) -> None:
     await drive.say("sam", f"DONE {alert_id} talked by phone, he is safe; meeting tomorrow")
     inbox = drive.inbox()
     assert list(inbox) == ["sam"] and inbox["sam"][0].startswith(f"☑️ Alert #{alert_id} (Alex) resolved.")
-    alert = await _alert(drive.app, alert_id)
+    alert = await load_alert(drive.app, alert_id)
     assert (alert.status, alert.note) == (
         AlertStatus.RESOLVED,
         "talked by phone, he is safe; meeting tomorrow",
@@ -134,7 +116,7 @@ async def test_buttons_acknowledge_and_resolve(drive: Driver) -> None:
     (reply,) = drive.console.take("sam")
     assert [b.payload for row in reply.buttons for b in row] == [f"alert:done:{alert_id}"]
     await drive.say("sam", done.label, done.payload)
-    assert (await _alert(drive.app, alert_id)).status == AlertStatus.RESOLVED
+    assert (await load_alert(drive.app, alert_id)).status == AlertStatus.RESOLVED
 
 
 async def test_plain_ack_takes_the_newest_open_alert(drive: Driver) -> None:
@@ -399,7 +381,7 @@ async def test_outsiders_try_every_peer_command_and_see_nothing(drive: Driver, s
         assert len(replies) == 1, (text, replies)
         for secret in (REASON, ALEX_PHONE, "streak", "mood", "craving", f"@{alex.id}", "Your caseload ("):
             assert secret not in replies[0], (text, replies[0])
-    alert = await _alert(drive.app, alert_id)
+    alert = await load_alert(drive.app, alert_id)
     assert (alert.status, alert.acknowledged_by, alert.note) == (AlertStatus.OPEN, None, None)
     async with drive.app.db.transaction() as s:
         assert (await s.scalars(select(ContactNote))).all() == []
