@@ -33,7 +33,7 @@ from flows import engine
 from flows.engine import Flagged, FreeText, SessionState
 from flows.keywords import Keyword, classify
 from flows.model import StepType
-from flows.triage import Severity
+from flows.severity import Severity
 from storage.db import Database
 from storage.models import (
     Answer,

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.triage import Signal
+from flows.severity import Severity
 from flows.trends import CheckinPoint, TrendThresholds, assess_trends
-from flows.triage import Severity
 from storage.models import Answer, FlowSession, Person, SessionStatus
 
 TREND_STEPS = ("craving", "mood")

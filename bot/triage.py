@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.content import Content
 from bot.escalation import Escalation
 from bot.outbox import queue_message
-from flows.triage import Severity, TriageResult
+from flows.severity import Severity
+from flows.triage import TriageResult
 from storage.models import Alert, ChannelIdentity, MessageKind, Person, Role
 from storage.repo import audit, care_team, reachable_identity
 

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import yaml
 
 from flows.loader import parse_duration
-from flows.model import Severity
+from flows.severity import ALERTABLE, Severity
 
 _TOP_KEYS = frozenset({"digest_time", "severities"})
 _SEVERITY_KEYS = frozenset({"chain", "digest", "repeat", "acknowledged"})
@@ -281,8 +281,8 @@ class _Reader:
             and int(minute) < 60
         ):
             self.fail("digest_time", f"{digest_time!r} is not HH:MM")
-        severities = self.mapping(top.get("severities"), "severities", frozenset(Severity))
-        missing = sorted(set(Severity) - set(severities))
+        severities = self.mapping(top.get("severities"), "severities", frozenset(ALERTABLE))
+        missing = sorted(set(ALERTABLE) - set(severities))
         if missing:
             self.fail("severities", f"missing {', '.join(missing)}: every severity needs a policy")
         return EscalationPolicy(

@@ -27,10 +27,10 @@ from flows.model import (
     Choice,
     Flow,
     Rule,
-    Severity,
     Step,
     StepType,
 )
+from flows.severity import ALERTABLE
 
 _FLOW_KEYS = frozenset(
     {
@@ -223,8 +223,8 @@ class _Reader:
     def rule(self, value: object, key: str) -> Rule:
         raw = self.mapping(value, key, _RULE_KEYS)
         severity = self.string(raw.get("severity"), f"{key}.severity")
-        if severity not in set(Severity):
-            self.fail(f"{key}.severity", f"unknown severity {severity!r} (use {', '.join(Severity)})")
+        if severity not in ALERTABLE:
+            self.fail(f"{key}.severity", f"unknown severity {severity!r} (use {', '.join(ALERTABLE)})")
         category = self.string(raw.get("category"), f"{key}.category")
         return Rule(self.when(raw.get("when"), f"{key}.when"), severity, category)
 

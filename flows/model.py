@@ -46,14 +46,6 @@ class StepType(StrEnum):
     TEXT = "text"
 
 
-class Severity(StrEnum):
-    """Severities a structured rule may raise (triage adds `none` for 'nothing found')."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-
-
 class Audience(StrEnum):
     """Who a flow is written for, so the scheduler never sends a PIR check-in to a family member."""
 

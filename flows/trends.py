@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from flows.triage import NO_FLAGS, LexiconError, Match, Severity, TriageResult
+from flows.severity import Severity
+from flows.triage import NO_FLAGS, LexiconError, Match, TriageResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cache, lru_cache
 from itertools import product
 from pathlib import Path
@@ -26,29 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from flows.severity import Severity, max_severity
+
 if TYPE_CHECKING:
     from flows.trends import TrendThresholds
-
-
-class Severity(StrEnum):
-    """How urgently a human must look. Compare with `rank()` or `max_severity`, never `<`
-    (a StrEnum compares alphabetically); `max(xs, key=Severity.rank)` works."""
-
-    NONE = "none"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    def rank(self) -> int:
-        return _RANKS[self.value]
-
-
-_RANKS = {"none": 0, "medium": 1, "high": 2, "critical": 3}
-
-
-def max_severity(*severities: Severity) -> Severity:
-    """The most severe of the given severities (NONE for none)."""
-    return max(severities, key=Severity.rank, default=Severity.NONE)
 
 
 @dataclass(frozen=True, slots=True)

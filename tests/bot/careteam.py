@@ -15,7 +15,7 @@ from bot.clock import ManualClock
 from bot.people import add_person, assign, link_family, resolve
 from bot.scheduler import TickReport, tick
 from bot.triage import Alerting, Signal
-from flows.triage import Severity
+from flows.severity import Severity
 from storage.models import Alert, AuditEvent, CareTeam, ChannelIdentity, Role, ShareScope
 
 

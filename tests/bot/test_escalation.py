@@ -20,7 +20,7 @@ from bot.clock import ManualClock
 from bot.people import add_person, resolve
 from bot.scheduler import tick
 from config.settings import Settings
-from flows.triage import Severity
+from flows.severity import Severity
 from storage.models import (
     AlertStatus,
     CareTeam,

@@ -11,7 +11,7 @@ from bot.channels.base import Inbound
 from bot.checkins import start_checkin
 from bot.peer_commands import Verb, looks_like_command, parse
 from bot.people import resolve
-from flows.triage import Severity
+from flows.severity import Severity
 from storage.models import (
     AlertStatus,
     AuditEvent,

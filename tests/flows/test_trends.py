@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.severity import Severity
 from flows.trends import (
     CheckinPoint,
     TrendThresholds,
@@ -14,7 +15,7 @@ from flows.trends import (
     load_thresholds,
     thresholds_from_mapping,
 )
-from flows.triage import NO_FLAGS, LexiconError, Severity
+from flows.triage import NO_FLAGS, LexiconError
 
 CONFIG_DIR = Path(__file__).parents[2] / "config"
 TODAY = date(2026, 3, 16)

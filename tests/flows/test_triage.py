@@ -8,16 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flows.severity import Severity, max_severity
 from flows.trends import load_thresholds
 from flows.triage import (
     NO_FLAGS,
     Lexicon,
     LexiconError,
     Match,
-    Severity,
     Triage,
     TriageResult,
-    max_severity,
     normalize,
 )
 

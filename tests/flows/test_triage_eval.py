@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from flows.triage import Severity, Triage
+from flows.severity import Severity
+from flows.triage import Triage
 
 CONFIG_DIR = Path(__file__).parents[2] / "config"
 DATA_DIR = Path(__file__).parent / "data"
