@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -168,8 +167,3 @@ class Database:
         await self.engine.dispose()
         if self._urgent_engine is not None:
             await self._urgent_engine.dispose()
-
-
-def null_pool_engine(url: str) -> AsyncEngine:
-    """An engine without pooling, for short-lived tools (bench set-up, one-off scripts)."""
-    return create_async_engine(url, poolclass=NullPool)
