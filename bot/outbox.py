@@ -118,6 +118,30 @@ async def queue_message(
     )
 
 
+async def tell_peer(
+    s: AsyncSession, messages: Messages, ident: ChannelIdentity, now: datetime, key: str
+) -> int:
+    """A person who opted out or blocked us may be pulling away: queue message `key` to their peer.
+
+    Returns how many messages were queued (0 when there is no peer or the peer cannot be reached).
+    """
+    team = await care_team(s, ident.person_id)
+    person = await s.get(Person, ident.person_id)
+    peer = await s.get(Person, team.peer_id) if team is not None and team.peer_id is not None else None
+    if person is None or peer is None or peer.id is None:
+        return 0
+    to = await reachable_identity(s, peer.id)
+    if to is None:
+        audit(s, now, "system", "notify.unreachable", peer.id, about=person.id)
+        return 0
+    text = messages.text(key, peer.locale, name=person.name, channel=ident.channel)
+    queued = await queue_message(s, to, text, MessageKind.SYSTEM, now)
+    audit(
+        s, now, "system", key.replace("_told_", ".told_"), person.id, peer_id=peer.id, channel=ident.channel
+    )
+    return 0 if queued is None else 1
+
+
 class OutboxSender:
     """Drains the outbox through the channels; one instance per process."""
 
@@ -235,10 +259,12 @@ class OutboxSender:
             ident = await identity_for(s, row.channel, row.address)
             if ident is not None and result.opted_out and ident.opted_out_at is None:
                 ident.opted_out_at = now  # the provider knows of a STOP we never saw (e.g. Twilio 21610)
-                await self._tell_peer(s, ident, now, "peer_told_opt_out")
+                if self._messages is not None:
+                    await tell_peer(s, self._messages, ident, now, "peer_told_opt_out")
             if ident is not None and result.unreachable and ident.unreachable_at is None:
                 ident.unreachable_at = now
-                await self._tell_peer(s, ident, now, "peer_told_unreachable")
+                if self._messages is not None:
+                    await tell_peer(s, self._messages, ident, now, "peer_told_unreachable")
             audit(
                 s,
                 now,
@@ -255,29 +281,6 @@ class OutboxSender:
         delay = result.retry_after if result.retry_after is not None else self._retry.delay(row.attempts)
         row.next_attempt_at = now + timedelta(seconds=delay)
         log.info("will retry message %s in %.1fs: %s", message.id, delay, result.reason)
-
-    async def _tell_peer(self, s: AsyncSession, ident: ChannelIdentity, now: datetime, key: str) -> None:
-        """A person who blocked the bot or opted out may be pulling away: their peer should know."""
-        team = await care_team(s, ident.person_id)
-        person = await s.get(Person, ident.person_id)
-        peer = await s.get(Person, team.peer_id) if team is not None and team.peer_id is not None else None
-        if self._messages is None or person is None or peer is None or peer.id is None:
-            return
-        to = await reachable_identity(s, peer.id)
-        if to is None:
-            audit(s, now, "system", "notify.unreachable", peer.id, about=person.id)
-            return
-        text = self._messages.text(key, peer.locale, name=person.name, channel=ident.channel)
-        await queue_message(s, to, text, MessageKind.SYSTEM, now)
-        audit(
-            s,
-            now,
-            "system",
-            key.replace("_told_", ".told_"),
-            person.id,
-            peer_id=peer.id,
-            channel=ident.channel,
-        )
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Deliver until `stop` is set: one loop per channel, so a slow provider never holds up another."""

@@ -25,7 +25,7 @@ from bot.content import Content
 from bot.escalation import Escalation
 from bot.invites import redeem_invite, start_code
 from bot.onboarding import ONBOARDING, apply_onboarding
-from bot.outbox import queue_message, queue_to
+from bot.outbox import queue_message, queue_to, tell_peer
 from bot.peer_commands import PeerCommands, looks_like_command
 from bot.trends import TREND_STEPS, trend_signal
 from bot.triage import Alerting, Signal
@@ -267,7 +267,7 @@ class Pipeline:
                     person.id,
                     channel=identity.channel,
                 )
-                await self._tell_peer_opt_out(turn)
+                turn.outcome.queued += await tell_peer(s, messages, identity, turn.now, "peer_told_opt_out")
                 # One confirmation, then silence: a repeated STOP is recorded but not answered.
                 await self._reply(
                     turn,
@@ -295,20 +295,6 @@ class Pipeline:
                 messages.text("help", person.locale, program=self._program, support=self._support),
                 MessageKind.KEYWORD,
             )
-
-    async def _tell_peer_opt_out(self, turn: _Turn) -> None:
-        person, identity = turn.person, turn.identity
-        assert person is not None and person.id is not None and identity is not None
-        team = await care_team(turn.s, person.id)
-        if team is None or team.peer_id is None:
-            return
-        peer = await turn.s.get(Person, team.peer_id)
-        if peer is None:
-            return
-        text = self._content.messages.text(
-            "peer_told_opt_out", peer.locale, name=person.name, channel=identity.channel
-        )
-        turn.outcome.queued += await self._alerting.notify(turn.s, peer, text, MessageKind.SYSTEM, turn.now)
 
     # -- flow answers -----------------------------------------------------------------------------
 
