@@ -54,7 +54,7 @@ async def queue_outputs(
                 tuple(Button(opt.label, button_payload(item.step_id, opt.payload)) for opt in row)
                 for row in rendered.buttons
             )
-        if await queue_message(s, identity, rendered.text, kind, now, rows) is not None:
+        if queue_message(s, identity, rendered.text, kind, now, rows) is not None:
             queued += 1
     return queued
 

@@ -210,7 +210,7 @@ class Escalation:
         with_buttons = self._buttons.get(identity.channel, False)
         text = await self._render(s, ctx, person, headers, with_buttons=with_buttons)
         rows = self.alert_buttons(alert.id, person.locale) if with_buttons else ()
-        message = await queue_message(s, identity, text, MessageKind.ALERT, now, rows)
+        message = queue_message(s, identity, text, MessageKind.ALERT, now, rows)
         if person.id not in alert.notified:
             alert.notified = [*alert.notified, person.id]
         audit(
@@ -223,7 +223,7 @@ class Escalation:
             to=person.id,
             tier=str(tier),
             level=alert.escalation_level,
-            message_id=message.id if message is not None else None,
+            message_id=message,  # written as the message's id (storage.appends)
         )
 
     def alert_buttons(self, alert_id: int, locale: str) -> tuple[tuple[Button, ...], ...]:
@@ -335,7 +335,7 @@ class Escalation:
                         ),
                     ),
                 )
-            await queue_message(s, identity, text, MessageKind.ALERT, now, rows)
+            queue_message(s, identity, text, MessageKind.ALERT, now, rows)
             alert.reminders = step.reminders
             alert.next_escalation_at = step.next_at
             audit(s, now, "system", "alert.reminded", alert.person_id, alert_id=alert.id, to=acker.id)
@@ -430,7 +430,7 @@ class Escalation:
             text = messages.text(key, person.locale, who=by.name, alert_id=alert.id, name=subject.name)
             if note:
                 text += " " + messages.text("team_note", person.locale, note=note)
-            await queue_message(s, identity, text, MessageKind.ALERT, now)
+            queue_message(s, identity, text, MessageKind.ALERT, now)
             audit(s, now, "system", "alert.team_told", alert.person_id, alert_id=alert.id, to=pid, what=key)
             queued += 1
         return queued
@@ -486,7 +486,7 @@ class Escalation:
                 self.alert_line(alert, subject, raised_by, locale) for alert, subject, raised_by in items
             ]
             lines.append(messages.text("digest_footer", locale))
-            await queue_message(s, identity, "\n".join(lines), MessageKind.ALERT, now)
+            queue_message(s, identity, "\n".join(lines), MessageKind.ALERT, now)
             audit(s, now, "system", "digest.sent", None, to=person.id, alerts=[a.id for a, _, _ in items])
         return len(groups)
 

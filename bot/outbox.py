@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, delete, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.channels.base import Button, Channel, Failed, OutboundMessage
+from bot.channels.base import Button, Channel, Failed, OutboundMessage, SendResult, Sent
 from bot.clock import Clock
 from bot.content import Messages
-from bot.delivery import advance_status
+from bot.delivery import advance_status_sql
+from storage.appends import QueuedMessage, appends
 from storage.db import Database
 from storage.models import (
     PRIORITY,
@@ -35,9 +38,12 @@ from storage.models import (
     Outbox,
     Person,
 )
-from storage.repo import audit, care_team, identity_for, reachable_identity
+from storage.repo import audit, care_team, identity_for, identity_in, reachable_identity
 
 log = logging.getLogger(__name__)
+
+# How long a batch's opt-out check is trusted before the rest of the batch is checked again.
+OPT_OUT_RECHECK_SECONDS = 1.0
 
 # Kinds that may reach an opted-out identity: the opt-out confirmation itself, and crisis resources
 # for a person who has just written to us.
@@ -54,7 +60,7 @@ class RetryPolicy:
         return float(min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1)))
 
 
-async def queue_to(
+def queue_to(
     s: AsyncSession,
     *,
     channel: str,
@@ -64,49 +70,54 @@ async def queue_to(
     kind: MessageKind,
     now: datetime,
     buttons: Sequence[Sequence[Button]] = (),
-) -> Message:
-    """Record an outbound message in contact history and queue it for delivery after commit."""
-    message = Message(
-        direction=Direction.OUTBOUND,
-        channel=channel,
-        address=address,
-        person_id=person_id,
-        body=text,
-        kind=kind,
-        status=MessageStatus.PENDING,
-        created_at=now,
-        updated_at=now,
+) -> QueuedMessage:
+    """Record an outbound message in contact history and queue it for delivery after commit.
+
+    Both rows are written in bulk with the rest of the transaction (`storage.appends`); the returned
+    handle has the message's id once they are.
+    """
+    queued = QueuedMessage(
+        message={
+            "direction": Direction.OUTBOUND,
+            "channel": channel,
+            "address": address,
+            "person_id": person_id,
+            "body": text,
+            "kind": kind,
+            "provider_id": None,
+            "status": MessageStatus.PENDING,
+            "error_code": None,
+            "created_at": now,
+            "updated_at": now,
+        },
+        outbox={
+            "channel": channel,
+            "address": address,
+            "body": text,
+            "buttons": [[{"label": b.label, "payload": b.payload} for b in row] for row in buttons],
+            "priority": PRIORITY.get(kind, PRIORITY[MessageKind.CHECKIN]),
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": None,
+            "created_at": now,
+        },
     )
-    s.add(message)
-    await s.flush()
-    assert message.id is not None
-    s.add(
-        Outbox(
-            message_id=message.id,
-            channel=channel,
-            address=address,
-            body=text,
-            buttons=[[{"label": b.label, "payload": b.payload} for b in row] for row in buttons],
-            priority=PRIORITY.get(kind, PRIORITY[MessageKind.CHECKIN]),
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
-    return message
+    appends(s).messages.append(queued)
+    return queued
 
 
-async def queue_message(
+def queue_message(
     s: AsyncSession,
     identity: ChannelIdentity,
     text: str,
     kind: MessageKind,
     now: datetime,
     buttons: Sequence[Sequence[Button]] = (),
-) -> Message | None:
+) -> QueuedMessage | None:
     """Queue to a known identity; returns None (nothing queued) when it opted out of this kind."""
     if identity.opted_out_at is not None and kind not in _ALLOWED_WHEN_OPTED_OUT:
         return None
-    return await queue_to(
+    return queue_to(
         s,
         channel=identity.channel,
         address=identity.address,
@@ -135,7 +146,7 @@ async def tell_peer(
         audit(s, now, "system", "notify.unreachable", peer.id, about=person.id)
         return 0
     text = messages.text(key, peer.locale, name=person.name, channel=ident.channel)
-    queued = await queue_message(s, to, text, MessageKind.SYSTEM, now)
+    queued = queue_message(s, to, text, MessageKind.SYSTEM, now)
     audit(
         s, now, "system", key.replace("_told_", ".told_"), person.id, peer_id=peer.id, channel=ident.channel
     )
@@ -180,9 +191,10 @@ class OutboxSender:
             # The sender's transactions are small and stand between a committed alert and its page, so
             # they go ahead of queued inbound work (SQLite; see storage.db._WriterQueue).
             async with self._db.transaction(urgent=True) as s:
-                rows = (
-                    await s.scalars(
-                        select(Outbox)
+                found = (
+                    await s.execute(
+                        select(Outbox, col(Message.kind))
+                        .join(Message, col(Message.id) == col(Outbox.message_id))
                         .where(
                             col(Outbox.next_attempt_at) <= self._clock.now(),
                             col(Outbox.channel).in_(names),
@@ -191,60 +203,138 @@ class OutboxSender:
                         .limit(self._batch)
                     )
                 ).all()
-            if not rows:
-                return total
-            for row in rows:
-                await self._deliver(row)
-                total += 1
+                if not found:
+                    return total
+                batch = await self._withhold(s, [(row, kind) for row, kind in found])
+            total += len(found) - len(batch) + await self._send_batch(batch)
+
+    async def _withhold(self, s: AsyncSession, batch: list[tuple[Outbox, str]]) -> list[tuple[Outbox, str]]:
+        """Drop messages queued before their recipient opted out (after STOP's confirmation, silence).
+
+        Returns the rest of the batch, still to be sent.
+        """
+        held = [row for row, kind in batch if kind not in _ALLOWED_WHEN_OPTED_OUT]
+        if not held:
+            return batch
+        found = await s.execute(
+            select(col(ChannelIdentity.channel), col(ChannelIdentity.address)).where(
+                col(ChannelIdentity.opted_out_at).is_not(None),
+                identity_in((row.channel, row.address) for row in held),
+            )
+        )
+        opted_out = {(channel, address) for channel, address in found}
+        dropped = {row.id for row in held if (row.channel, row.address) in opted_out}
+        if not dropped:
+            return batch
+        now = self._clock.now()
+        for row in held:
+            if row.id not in dropped:
+                continue
+            message = await s.get(Message, row.message_id)
+            current = await s.get(Outbox, row.id)
+            if message is None or current is None:
+                continue
+            message.status = MessageStatus.FAILED
+            message.error_code = "opted_out"
+            message.updated_at = now
+            await s.delete(current)
+            audit(s, now, "system", "message.withheld", message.person_id, message_id=message.id)
+        return [(row, kind) for row, kind in batch if row.id not in dropped]
+
+    async def _send_batch(self, batch: list[tuple[Outbox, str]]) -> int:
+        """Send a fetched batch in order; returns how many rows were dealt with.
+
+        Results are written as sends finish: while one write is in flight the next sends go on, and
+        their results share the following write, so a fast channel is not held to one transaction per
+        message and a slow one still has each result saved at once. An opt-out check older than
+        `OPT_OUT_RECHECK_SECONDS` is repeated for the rest of the batch before sending on.
+        """
+        pending = deque(batch)
+        checked = time.monotonic()
+        done: list[tuple[Outbox, SendResult]] = []
+        writing: asyncio.Task[None] | None = None
+        handled = 0
+        try:
+            while pending:
+                if time.monotonic() - checked > OPT_OUT_RECHECK_SECONDS:
+                    async with self._db.transaction(urgent=True) as s:
+                        rest = await self._withhold(s, list(pending))
+                    handled += len(pending) - len(rest)
+                    pending, checked = deque(rest), time.monotonic()
+                    continue
+                row, _kind = pending.popleft()
+                result = await self._send(row)
+                done.append((row, result))
+                handled += 1
+                if isinstance(result, Failed) and result.opted_out:
+                    # The provider knows of a STOP we never saw: record it now, and check the rest of
+                    # the batch again, so nothing more goes to that address.
+                    if writing is not None:
+                        await writing
+                    writing = None
+                    await self._record(done)
+                    done = []
+                    checked = -OPT_OUT_RECHECK_SECONDS
+                    continue
+                if writing is None or writing.done():
+                    if writing is not None:
+                        writing.result()  # a failed write stops the batch here
+                    writing = asyncio.create_task(self._record(done))
+                    done = []
                 if self._urgent.is_set():
                     break
+        finally:
+            # Whatever was sent is recorded, even on the way out: unrecorded, it would be sent again.
+            if writing is not None:
+                await writing
+            if done:
+                await self._record(done)
+        return handled
 
-    async def _deliver(self, row: Outbox) -> None:
+    async def _send(self, row: Outbox) -> SendResult:
         channel = self._channels[row.channel]
         buttons = tuple(tuple(Button(b["label"], b["payload"]) for b in r) for r in row.buttons)
-        assert row.id is not None
+        assert row.id is not None and row.message_id is not None
         out = OutboundMessage(row.message_id, row.channel, row.address, row.body, buttons)
-        if await self._withheld(row):
-            return
         if channel.limiter is not None:
             await channel.limiter.acquire(row.address)
         try:
-            result = await channel.send(out)
+            return await channel.send(out)
         except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
             log.exception("channel %s raised while sending outbox row %s", row.channel, row.id)
-            result = Failed(reason=f"adapter error: {exc!r}", permanent=False)
-        now = self._clock.now()
-        async with self._db.transaction(urgent=True) as s:
-            current = await s.get(Outbox, row.id)
-            # Locked: a delivery receipt may be updating the same row right now (see bot.delivery).
-            message = await s.get(Message, row.message_id, with_for_update=True)
-            if current is None or message is None:
-                return
-            if isinstance(result, Failed):
-                await self._failed(s, current, message, result, now)
-                return
-            message.provider_id = result.provider_id
-            # A delivery receipt may have beaten this commit (it finds the row by our id): never go back.
-            message.status = advance_status(message.status, MessageStatus.SENT)
-            message.updated_at = now
-            await s.delete(current)
+            return Failed(reason=f"adapter error: {exc!r}", permanent=False)
 
-    async def _withheld(self, row: Outbox) -> bool:
-        """Drop a message queued before its recipient opted out: after STOP's confirmation, silence."""
+    async def _record(self, results: Sequence[tuple[Outbox, SendResult]]) -> None:
+        """One transaction for the results of many sends."""
+        now = self._clock.now()
+        sent = [(row, result) for row, result in results if isinstance(result, Sent)]
         async with self._db.transaction(urgent=True) as s:
-            ident = await identity_for(s, row.channel, row.address)
-            if ident is None or ident.opted_out_at is None:
-                return False
-            message = await s.get(Message, row.message_id)
-            current = await s.get(Outbox, row.id)
-            if message is None or current is None or message.kind in _ALLOWED_WHEN_OPTED_OUT:
-                return False
-            message.status = MessageStatus.FAILED
-            message.error_code = "opted_out"
-            now = message.updated_at = self._clock.now()
-            await s.delete(current)
-            audit(s, now, "system", "message.withheld", message.person_id, message_id=message.id)
-            return True
+            if sent:
+                conn = await s.connection()
+                # A delivery receipt may have beaten this commit (it finds the row by our id): the
+                # status only moves forward, decided row by row inside the UPDATE itself.
+                await conn.execute(
+                    update(Message)
+                    .where(col(Message.id) == bindparam("sent_id"))
+                    .values(
+                        provider_id=bindparam("sent_provider_id"),
+                        status=advance_status_sql(col(Message.status), MessageStatus.SENT),
+                        updated_at=now,
+                    ),
+                    [
+                        {"sent_id": row.message_id, "sent_provider_id": result.provider_id}
+                        for row, result in sent
+                    ],
+                )
+                await conn.execute(delete(Outbox).where(col(Outbox.id).in_([row.id for row, _ in sent])))
+            for row, result in results:
+                if not isinstance(result, Failed):
+                    continue
+                current = await s.get(Outbox, row.id)
+                # Locked: a delivery receipt may be updating the same row right now (see bot.delivery).
+                message = await s.get(Message, row.message_id, with_for_update=True)
+                if current is not None and message is not None:
+                    await self._failed(s, current, message, result, now)
 
     async def _failed(
         self, s: AsyncSession, row: Outbox, message: Message, result: Failed, now: datetime

@@ -245,7 +245,7 @@ class PeerCommands:
         await self._send(run, self._content.messages.text(key, run.locale, **values), buttons)
 
     async def _send(self, run: _Run, text: str, buttons: Sequence[Sequence[Button]] = ()) -> None:
-        if await queue_message(run.s, run.identity, text, MessageKind.REPLY, run.now, buttons) is not None:
+        if queue_message(run.s, run.identity, text, MessageKind.REPLY, run.now, buttons) is not None:
             run.queued += 1
 
     def _text(self, run: _Run, key: str, **values: Any) -> str:
@@ -516,7 +516,7 @@ class PeerCommands:
             return
         key = "peer_reply_family" if target.role == Role.FAMILY else "peer_reply"
         body = self._content.messages.text(key, target.locale, peer=sender.name, text=text)
-        message = await queue_message(s, identity, body, MessageKind.RELAY, run.now)
+        message = queue_message(s, identity, body, MessageKind.RELAY, run.now)
         run.queued += 1
         audit(
             s,
@@ -524,7 +524,7 @@ class PeerCommands:
             run.actor,
             "peer.reply",
             target.id,
-            message_id=message.id if message else None,
+            message_id=message,  # written as the message's id (storage.appends)
             channel=identity.channel,
         )
         await self._say(run, "reply_sent", name=target.name)

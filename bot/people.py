@@ -159,7 +159,7 @@ async def confirm_opt_in(
     text = messages.text("opted_in", person.locale, program=program)
     queued = 0
     for identity in await identities_of(s, person.id):
-        if await queue_message(s, identity, text, MessageKind.KEYWORD, now) is not None:
+        if queue_message(s, identity, text, MessageKind.KEYWORD, now) is not None:
             queued += 1
     return queued
 

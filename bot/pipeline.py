@@ -8,8 +8,9 @@ point either loses nothing or redoes everything.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,13 +28,14 @@ from bot.invites import redeem_invite, start_code
 from bot.onboarding import ONBOARDING, apply_onboarding
 from bot.outbox import queue_message, queue_to, tell_peer
 from bot.peer_commands import PeerCommands, looks_like_command
-from bot.trends import TREND_STEPS, trend_signal
+from bot.trends import TREND_STEPS, TrendHistory, load_histories
 from bot.triage import Alerting, Signal
 from flows import engine
 from flows.engine import Flagged, FreeText, SessionState
 from flows.keywords import Keyword, classify
 from flows.model import StepType
 from flows.severity import Severity
+from flows.trends import TrendThresholds
 from storage.db import Database
 from storage.models import (
     Answer,
@@ -47,7 +49,14 @@ from storage.models import (
     Role,
     SessionStatus,
 )
-from storage.repo import active_links_of_family, active_session, audit, care_team, identity_for
+from storage.repo import (
+    active_links_of_family,
+    active_session,
+    audit,
+    care_team,
+    identity_for,
+    identity_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,78 @@ class Outcome:
     severity: Severity = Severity.NONE
 
 
+class _Lookups:
+    """Who sent a message and their open session: prefetched for a whole batch, or queried one by one.
+
+    A batch holds at most one message per address, so what was prefetched for a message's sender can
+    only have changed in this transaction through the very objects cached here (the session's identity
+    map); sessions are never opened by the pipeline itself.
+    """
+
+    def __init__(self, s: AsyncSession) -> None:
+        self._s = s
+        self._identities: dict[tuple[str, str], ChannelIdentity | None] = {}
+        self._people: dict[int, Person] = {}
+        self._sessions: dict[int, list[FlowSession]] = {}
+        self._trends: dict[str, dict[int, TrendHistory]] = {}
+
+    async def prefetch(self, inbounds: Sequence[Inbound]) -> None:
+        for inbound in inbounds:
+            self._identities[(inbound.channel, inbound.address)] = None
+        found = await self._s.execute(
+            select(ChannelIdentity, Person)
+            .join(Person, col(Person.id) == col(ChannelIdentity.person_id))
+            .where(identity_in(self._identities))
+        )
+        for identity, person in found:
+            assert person.id is not None
+            self._identities[(identity.channel, identity.address)] = identity
+            self._people[person.id] = person
+        person_ids = set(self._people)
+        if not person_ids:
+            return
+        sessions = await self._s.scalars(
+            select(FlowSession)
+            .where(
+                col(FlowSession.person_id).in_(person_ids), col(FlowSession.status) == SessionStatus.ACTIVE
+            )
+            .order_by(col(FlowSession.id).desc())
+        )
+        for person_id in person_ids:
+            self._sessions[person_id] = []
+        for session in sessions:
+            self._sessions[session.person_id].append(session)
+
+    async def identity(self, channel: str, address: str) -> ChannelIdentity | None:
+        key = (channel, address)
+        if key in self._identities:
+            return self._identities[key]
+        return await identity_for(self._s, channel, address)
+
+    async def trend_history(
+        self, person_id: int, flow_id: str, now: datetime, thresholds: TrendThresholds
+    ) -> TrendHistory:
+        """Read once per batch and flow, for everyone in the batch with that flow open."""
+        loaded = self._trends.get(flow_id)
+        if loaded is None or person_id not in loaded:
+            people = {
+                pid for pid, open_ in self._sessions.items() if any(x.flow_id == flow_id for x in open_)
+            }
+            loaded = await load_histories(self._s, people | {person_id}, flow_id, now, thresholds)
+            self._trends[flow_id] = {**self._trends.get(flow_id, {}), **loaded}
+        return loaded[person_id]
+
+    async def person(self, person_id: int) -> Person | None:
+        found = self._people.get(person_id)
+        return found if found is not None else await self._s.get(Person, person_id)
+
+    async def active_session(self, person_id: int) -> FlowSession | None:
+        if person_id not in self._sessions:
+            return await active_session(self._s, person_id)
+        # The newest one still active: an earlier message in this batch may have completed one.
+        return next((x for x in self._sessions[person_id] if x.status == SessionStatus.ACTIVE), None)
+
+
 @dataclass(slots=True)
 class _Turn:
     s: AsyncSession
@@ -71,6 +152,7 @@ class _Turn:
     message: Message
     now: datetime
     outcome: Outcome
+    lookups: _Lookups
     identity: ChannelIdentity | None = None
     person: Person | None = None
 
@@ -79,8 +161,30 @@ class _Turn:
         return self.person.locale if self.person is not None else "en"
 
 
+@dataclass(slots=True)
+class _Waiting:
+    inbound: Inbound
+    done: asyncio.Future[Outcome]
+
+
+def _settle(waiting: _Waiting, result: Outcome | Exception) -> None:
+    if waiting.done.done():  # only if cancelled by shutdown
+        return
+    if isinstance(result, Exception):
+        waiting.done.set_exception(result)
+    else:
+        waiting.done.set_result(result)
+
+
 class Pipeline:
-    """Turns one `Inbound` into durable state and queued replies."""
+    """Turns one `Inbound` into durable state and queued replies.
+
+    Messages that arrive while the database is busy are handled together, in one transaction (group
+    commit): each is still processed on its own and in arrival order, but the batch shares the lookups,
+    the inserts and the commit. Nobody's reply waits for a timer: a batch is whatever queued up while the
+    previous one was being written. A batch that fails is retried message by message, so one bad message
+    never takes others down with it. Text that reads as a red flag skips the batch altogether.
+    """
 
     def __init__(
         self,
@@ -92,6 +196,7 @@ class Pipeline:
         program_name: str = "Peerline",
         support_contact: str = "your peer specialist",
         on_commit: Callable[[bool], None] | None = None,
+        max_batch: int = 256,
     ) -> None:
         self._db = db
         self._content = content
@@ -100,59 +205,157 @@ class Pipeline:
         self._program = program_name
         self._support = support_contact
         self._on_commit = on_commit
+        self._max_batch = max_batch
         self._alerting = Alerting(content, buttons)
         self._peer_commands = PeerCommands(content, Escalation(content, buttons), buttons)
+        self._waiting: list[_Waiting] = []
+        self._worker: asyncio.Task[None] | None = None
 
     async def handle(self, inbound: Inbound) -> Outcome:
-        """Process one inbound message exactly once."""
-        now = self._clock.now()
-        outcome = Outcome()
+        """Process one inbound message exactly once; returns when it is committed."""
         # Triage is pure and takes microseconds: text that reads as a red flag jumps the writer queue.
         triage = self._content.triage
         severity = triage.assess(inbound.text).severity if inbound.payload is None else Severity.NONE
-        urgent = severity.rank() >= Severity.HIGH.rank()
+        if severity.rank() >= Severity.HIGH.rank():
+            outcome = await self._handle_alone(inbound, urgent=True)
+            self._committed([outcome])
+            return outcome
+        waiting = _Waiting(inbound, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(), name="pipeline-batches")
+        # Shielded: a caller that stops waiting (a dropped webhook) does not un-handle its message.
+        return await asyncio.shield(waiting.done)
+
+    def _committed(self, outcomes: Sequence[Outcome]) -> None:
+        if self._on_commit is not None and any(o.queued for o in outcomes):
+            self._on_commit(any(o.alert_ids for o in outcomes))
+
+    def _take_batch(self) -> list[_Waiting]:
+        """The oldest waiting messages, at most one per address (a second waits for the next batch)."""
+        batch: list[_Waiting] = []
+        rest: list[_Waiting] = []
+        addresses: set[tuple[str, str]] = set()
+        for waiting in self._waiting:
+            key = (waiting.inbound.channel, waiting.inbound.address)
+            if key in addresses or len(batch) >= self._max_batch:
+                rest.append(waiting)
+            else:
+                addresses.add(key)
+                batch.append(waiting)
+        self._waiting = rest
+        return batch
+
+    async def _work(self) -> None:
+        batch: list[_Waiting] = []
+        try:
+            while self._waiting:
+                batch = []
+                try:
+                    async with self._db.transaction() as s:
+                        # Taken once the writer is ours, so the batch holds everything that queued meanwhile.
+                        batch = self._take_batch()
+                        outcomes = await self._handle_batch(s, [w.inbound for w in batch])
+                except Exception as exc:
+                    if not batch:  # the transaction never started: fail what waits, with the reason
+                        batch = self._take_batch()
+                    elif len(batch) > 1:
+                        log.warning(
+                            "a batch of %d messages failed (%r); handling them one by one", len(batch), exc
+                        )
+                        await self._one_by_one(batch)
+                        continue
+                    for waiting in batch:
+                        _settle(waiting, exc)
+                    continue
+                self._committed(outcomes)
+                for waiting, outcome in zip(batch, outcomes, strict=True):
+                    _settle(waiting, outcome)
+        finally:
+            # Cancelled (shutdown): whoever still waits hears so instead of hanging.
+            for waiting in [*batch, *self._waiting]:
+                if not waiting.done.done():
+                    waiting.done.cancel()
+            self._waiting.clear()
+
+    async def _one_by_one(self, batch: Sequence[_Waiting]) -> None:
+        for waiting in batch:
+            try:
+                outcome = await self._handle_alone(waiting.inbound, urgent=False)
+            except Exception as exc:
+                _settle(waiting, exc)
+                continue
+            self._committed([outcome])
+            _settle(waiting, outcome)
+
+    async def _handle_alone(self, inbound: Inbound, *, urgent: bool) -> Outcome:
         try:
             async with self._db.transaction(urgent=urgent) as s:
-                if inbound.provider_id is not None and await self._seen(s, inbound.provider_id):
-                    return Outcome(duplicate=True)
-                message = Message(
-                    direction=Direction.INBOUND,
-                    channel=inbound.channel,
-                    address=inbound.address,
-                    body=inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]",
-                    kind=MessageKind.TEXT if inbound.payload is None else MessageKind.ANSWER,
-                    provider_id=inbound.provider_id,
-                    status=MessageStatus.RECEIVED,
-                    created_at=now,
-                    updated_at=now,
-                )
-                s.add(message)
-                await s.flush()
-                outcome.message_id = message.id
-                await self._process(_Turn(s, inbound, message, now, outcome))
+                return (await self._handle_batch(s, [inbound]))[0]
         except IntegrityError:
             # Two workers raced on the same provider id: the other one won and handled it.
             if inbound.provider_id is not None:
                 async with self._db.transaction() as s:
-                    if await self._seen(s, inbound.provider_id):
+                    if await self._seen(s, [inbound.provider_id]):
                         return Outcome(duplicate=True)
             raise
-        if self._on_commit is not None and outcome.queued:
-            self._on_commit(bool(outcome.alert_ids))
-        return outcome
+
+    async def _handle_batch(self, s: AsyncSession, inbounds: Sequence[Inbound]) -> list[Outcome]:
+        """Steps 1-7 of the data flow for each message, in order, sharing one transaction."""
+        now = self._clock.now()
+        seen = await self._seen(s, [i.provider_id for i in inbounds if i.provider_id is not None])
+        lookups = _Lookups(s)
+        fresh = [i for i in inbounds if i.provider_id not in seen]
+        if fresh:
+            await lookups.prefetch(fresh)
+        turns: list[_Turn | None] = []
+        for inbound in inbounds:
+            if inbound.provider_id in seen:
+                turns.append(None)
+                continue
+            seen.add(inbound.provider_id)  # a repeat later in this batch is a duplicate too
+            identity = await lookups.identity(inbound.channel, inbound.address)
+            message = Message(
+                direction=Direction.INBOUND,
+                channel=inbound.channel,
+                address=inbound.address,
+                person_id=identity.person_id if identity is not None else None,
+                body=inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]",
+                kind=MessageKind.TEXT if inbound.payload is None else MessageKind.ANSWER,
+                provider_id=inbound.provider_id,
+                status=MessageStatus.RECEIVED,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(message)
+            turns.append(_Turn(s, inbound, message, now, Outcome(), lookups))
+        await s.flush()  # one INSERT for every message of the batch: their ids go into audit records
+        outcomes: list[Outcome] = []
+        for turn in turns:
+            if turn is None:
+                outcomes.append(Outcome(duplicate=True))
+                continue
+            turn.outcome.message_id = turn.message.id
+            await self._process(turn)
+            outcomes.append(turn.outcome)
+        return outcomes
 
     @staticmethod
-    async def _seen(s: AsyncSession, provider_id: str) -> bool:
-        found = await s.scalar(select(col(Message.id)).where(col(Message.provider_id) == provider_id))
-        return found is not None
+    async def _seen(s: AsyncSession, provider_ids: Sequence[str]) -> set[str | None]:
+        if not provider_ids:
+            return set()
+        found = await s.scalars(
+            select(col(Message.provider_id)).where(col(Message.provider_id).in_(provider_ids))
+        )
+        return set(found)
 
     async def _process(self, turn: _Turn) -> None:
         s, inbound = turn.s, turn.inbound
-        identity = await identity_for(s, inbound.channel, inbound.address)
+        identity = await turn.lookups.identity(inbound.channel, inbound.address)
         if identity is None:
             await self._unknown_sender(turn)
             return
-        person = await s.get(Person, identity.person_id)
+        person = await turn.lookups.person(identity.person_id)
         assert person is not None and person.id is not None
         turn.identity, turn.person = identity, person
         turn.message.person_id = person.id
@@ -168,7 +371,7 @@ class Pipeline:
         if staff or looks_like_command(inbound.text, inbound.payload):
             await self._peer_command(turn)
             return
-        session = await active_session(s, person.id)
+        session = await turn.lookups.active_session(person.id)
         if session is not None and (inbound.payload is not None or identity.opted_out_at is None):
             await self._answer(turn, session)
         else:
@@ -214,7 +417,7 @@ class Pipeline:
         else:
             text = self._content.messages.text("unknown_sender", "en", program=self._program)
             kind = MessageKind.SYSTEM
-        await queue_to(
+        queue_to(
             turn.s,
             channel=inbound.channel,
             address=inbound.address,
@@ -231,7 +434,7 @@ class Pipeline:
         joined = await redeem_invite(turn.s, code, inbound.channel, inbound.address, turn.now)
         if joined is None:
             text = messages.text("invite_invalid", "en", program=self._program)
-            await queue_to(
+            queue_to(
                 turn.s,
                 channel=inbound.channel,
                 address=inbound.address,
@@ -344,9 +547,9 @@ class Pipeline:
                     signals.append(Signal.from_triage(result, event.text))
                     alarming.add(event.text)
         if sprint.state.done and any(step.id in TREND_STEPS for step in flow.steps):
-            trend = await trend_signal(
-                s, person, flow.id, turn.now, self._content.trends, sprint.state.answers
-            )
+            thresholds = self._content.trends
+            history = await turn.lookups.trend_history(person.id, flow.id, turn.now, thresholds)
+            trend = history.signal(person, turn.now, thresholds, sprint.state.answers, newest=session)
             if trend is not None:
                 signals.append(trend)
         if signals:
@@ -463,5 +666,5 @@ class Pipeline:
 
     async def _reply(self, turn: _Turn, text: str, kind: MessageKind) -> None:
         assert turn.identity is not None
-        if await queue_message(turn.s, turn.identity, text, kind, turn.now) is not None:
+        if queue_message(turn.s, turn.identity, text, kind, turn.now) is not None:
             turn.outcome.queued += 1

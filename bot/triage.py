@@ -68,7 +68,7 @@ class Alerting:
         if identity is None:
             audit(s, now, "system", "notify.unreachable", person.id, kind=str(kind))
             return 0
-        return 1 if await queue_message(s, identity, text, kind, now) is not None else 0
+        return 1 if queue_message(s, identity, text, kind, now) is not None else 0
 
     async def raise_alert(
         self,
@@ -94,7 +94,7 @@ class Alerting:
         if severity is Severity.CRITICAL and reply_to is not None:
             peer_name = staff[0].name if staff else None
             text = self.crisis_text(categories, raised_by.locale, peer_name)
-            if await queue_message(s, reply_to, text, MessageKind.CRISIS, now) is not None:
+            if queue_message(s, reply_to, text, MessageKind.CRISIS, now) is not None:
                 queued += 1
             audit(s, now, "system", "crisis.replied", raised_by.id, categories=categories)
         alert = Alert(

@@ -18,9 +18,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.appends import install, write_appends
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -42,6 +44,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class _Session(Session):
+    """Our sessions: rows appended in bulk (`storage.appends`) are written before any query runs."""
+
+
+install(_Session)
 
 
 class _WriterQueue:
@@ -103,7 +112,9 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, sync_session_class=_Session, expire_on_commit=False
+        )
         # PostgreSQL's urgent lane: a small pool of its own, so alerts and the outbox sender never wait
         # for a connection behind a burst of ordinary inbound work.
         self._urgent_engine: AsyncEngine | None = None
@@ -113,7 +124,7 @@ class Database:
                 url, echo=echo, pool_size=2, max_overflow=4, pool_pre_ping=True
             )
             self._urgent_sessions = async_sessionmaker(
-                self._urgent_engine, class_=AsyncSession, expire_on_commit=False
+                self._urgent_engine, class_=AsyncSession, sync_session_class=_Session, expire_on_commit=False
             )
         # SQLite has one writer at a time. Queuing writers here, in order, is far cheaper than letting
         # them collide in SQLite's busy handler, which sleeps and retries; other processes still rely on
@@ -131,11 +142,13 @@ class Database:
         if urgent and self._urgent_engine is not None:
             async with self._urgent_sessions() as session, session.begin():
                 yield session
+                await write_appends(session)
             return
         await self._writer.acquire(urgent=urgent)
         try:
             async with self._sessions() as session, session.begin():
                 yield session
+                await write_appends(session)
         finally:
             self._writer.release()
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, insert_sentinel
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -106,6 +106,16 @@ def _jsonlist() -> Any:
     return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
+def _sentinel() -> Column[Any]:
+    """An insert sentinel for tables the busy paths insert into many rows at a time.
+
+    SQLite cannot say which new id belongs to which row of a multi-row INSERT ... RETURNING, so without
+    it SQLAlchemy inserts such rows one statement each. With it, one statement inserts the whole batch
+    and the column numbers the rows within that statement; nothing else reads it.
+    """
+    return insert_sentinel("insert_sentinel")
+
+
 class Person(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     role: str = Field(index=True)
@@ -181,6 +191,7 @@ class FlowSession(SQLModel, table=True):
 
 
 class Answer(SQLModel, table=True):
+    __table_args__ = (_sentinel(),)
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="flowsession.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
@@ -194,7 +205,7 @@ class Answer(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """Contact history: every message in or out, kept for outcome reporting and audits."""
 
-    __table_args__ = (Index("ix_message_person_created", "person_id", "created_at"),)
+    __table_args__ = (Index("ix_message_person_created", "person_id", "created_at"), _sentinel())
     id: int | None = Field(default=None, primary_key=True)
     direction: str
     channel: str

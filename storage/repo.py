@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, false, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
+from storage.appends import appends
 from storage.models import (
-    AuditEvent,
     CareTeam,
     ChannelIdentity,
     FamilyLink,
@@ -29,6 +31,20 @@ async def identity_for(s: AsyncSession, channel: str, address: str) -> ChannelId
             )
         )
     ).first()
+
+
+def identity_in(keys: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
+    """`ChannelIdentity` rows with any of these (channel, address) keys, one indexed IN per channel."""
+    by_channel: dict[str, set[str]] = {}
+    for channel, address in keys:
+        by_channel.setdefault(channel, set()).add(address)
+    return or_(
+        false(),
+        *(
+            and_(col(ChannelIdentity.channel) == channel, col(ChannelIdentity.address).in_(addresses))
+            for channel, addresses in by_channel.items()
+        ),
+    )
 
 
 async def identities_of(s: AsyncSession, person_id: int) -> Sequence[ChannelIdentity]:
@@ -100,5 +116,7 @@ async def people(s: AsyncSession, role: str | None = None) -> Sequence[Person]:
 def audit(
     s: AsyncSession, at: datetime, actor: str, action: str, person_id: int | None = None, **detail: Any
 ) -> None:
-    """Append an audit event to the current transaction."""
-    s.add(AuditEvent(at=at, actor=actor, action=action, person_id=person_id, detail=detail))
+    """Append an audit event to the current transaction (written in bulk: see `storage.appends`)."""
+    appends(s).audit.append(
+        {"at": at, "actor": actor, "action": action, "person_id": person_id, "detail": detail}
+    )

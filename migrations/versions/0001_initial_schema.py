@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 23:15:25.153629
+Create Date: 2026-11-23 00:16:51.623836
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ def upgrade() -> None:
     sa.Column('error_code', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('insert_sentinel', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('provider_id')
@@ -236,6 +237,7 @@ def upgrade() -> None:
     sa.Column('value', sa.JSON(), nullable=True),
     sa.Column('raw', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('answered_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('insert_sentinel', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['session_id'], ['flowsession.id'], ),
     sa.PrimaryKeyConstraint('id')

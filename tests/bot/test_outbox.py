@@ -39,7 +39,7 @@ async def _identity(app: App) -> ChannelIdentity:
 
 async def _queue(app: App, ident: ChannelIdentity, text: str, kind: MessageKind) -> None:
     async with app.db.transaction() as s:
-        await queue_message(s, ident, text, kind, app.clock.now())
+        queue_message(s, ident, text, kind, app.clock.now())
 
 
 async def test_priority_order(app: App, clock: ManualClock) -> None:
@@ -124,7 +124,7 @@ async def test_opted_out_identity_gets_only_keyword_and_crisis(app: App, clock: 
         assert row is not None
         row.opted_out_at = clock.now()
         for kind in (MessageKind.CHECKIN, MessageKind.RELAY, MessageKind.KEYWORD, MessageKind.CRISIS):
-            await queue_message(s, row, str(kind), kind, clock.now())
+            queue_message(s, row, str(kind), kind, clock.now())
     async with app.db.transaction() as s:
         bodies = [m.body for m in (await s.scalars(select(Message).order_by(col(Message.id)))).all()]
     assert bodies == ["keyword", "crisis"]

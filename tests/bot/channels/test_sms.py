@@ -215,7 +215,7 @@ async def _alex(app: App) -> ChannelIdentity:
 
 async def _queue(app: App, ident: ChannelIdentity, text: str = "check-in time") -> None:
     async with app.db.transaction() as s:
-        await queue_message(s, ident, text, MessageKind.CHECKIN, app.clock.now())
+        queue_message(s, ident, text, MessageKind.CHECKIN, app.clock.now())
 
 
 async def test_21610_marks_the_number_opted_out_and_is_never_retried(

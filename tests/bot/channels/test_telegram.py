@@ -262,7 +262,7 @@ async def test_sender_keeps_telegram_rate_limits(tg: App, fake: FakeTelegram, cl
     chats = [str(1000 + n) for n in range(40)] + [ALEX] * 3
     async with tg.db.transaction() as s:
         for chat in chats:
-            await queue_to(
+            queue_to(
                 s,
                 channel="telegram",
                 address=chat,
@@ -494,7 +494,7 @@ async def test_flood_control_waits_as_told(tg: App, fake: FakeTelegram, clock: M
         identity = (
             await s.scalars(select(ChannelIdentity).where(col(ChannelIdentity.address) == ALEX))
         ).one()
-        await queue_message(s, identity, "hello", MessageKind.REPLY, clock.now())
+        queue_message(s, identity, "hello", MessageKind.REPLY, clock.now())
     assert await tg.sender.drain() == 1
     async with tg.db.transaction() as s:
         row = (await s.scalars(select(Outbox))).one()
