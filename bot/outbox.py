@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 import zlib
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -42,7 +41,8 @@ from storage.repo import audit, care_team, identity_for, identity_in, reachable_
 
 log = logging.getLogger(__name__)
 
-# How long a batch's opt-out check is trusted before the rest of the batch is checked again.
+# How long the sender works through one fetched batch before fetching the rest again, so opt-outs and
+# newly queued higher-priority messages are never more than this out of date.
 OPT_OUT_RECHECK_SECONDS = 1.0
 
 # Kinds that may reach an opted-out identity: the opt-out confirmation itself, and crisis resources
@@ -162,7 +162,7 @@ class OutboxSender:
         channels: Mapping[str, Channel],
         clock: Clock,
         *,
-        batch: int = 32,
+        batch: int = 128,
         retry: RetryPolicy | None = None,
         messages: Messages | None = None,
     ) -> None:
@@ -242,46 +242,31 @@ class OutboxSender:
         return [(row, kind) for row, kind in batch if row.id not in dropped]
 
     async def _send_batch(self, batch: list[tuple[Outbox, str]]) -> int:
-        """Send a fetched batch in order; returns how many rows were dealt with.
+        """Send a fetched batch in order; returns how many rows were sent.
 
         Results are written as sends finish: while one write is in flight the next sends go on, and
         their results share the following write, so a fast channel is not held to one transaction per
-        message and a slow one still has each result saved at once. An opt-out check older than
-        `OPT_OUT_RECHECK_SECONDS` is repeated for the rest of the batch before sending on.
+        message and a slow one still has each result saved at once. A batch stops early, and the rest
+        is fetched again (priorities and opt-outs read afresh), after `OPT_OUT_RECHECK_SECONDS`, when
+        an alert is waiting, or when the provider reports an opt-out we had not seen.
         """
-        pending = deque(batch)
-        checked = time.monotonic()
+        began = time.monotonic()
         done: list[tuple[Outbox, SendResult]] = []
         writing: asyncio.Task[None] | None = None
-        handled = 0
+        sent = 0
         try:
-            while pending:
-                if time.monotonic() - checked > OPT_OUT_RECHECK_SECONDS:
-                    async with self._db.transaction(urgent=True) as s:
-                        rest = await self._withhold(s, list(pending))
-                    handled += len(pending) - len(rest)
-                    pending, checked = deque(rest), time.monotonic()
-                    continue
-                row, _kind = pending.popleft()
+            for row, _kind in batch:
                 result = await self._send(row)
                 done.append((row, result))
-                handled += 1
+                sent += 1
                 if isinstance(result, Failed) and result.opted_out:
-                    # The provider knows of a STOP we never saw: record it now, and check the rest of
-                    # the batch again, so nothing more goes to that address.
-                    if writing is not None:
-                        await writing
-                    writing = None
-                    await self._record(done)
-                    done = []
-                    checked = -OPT_OUT_RECHECK_SECONDS
-                    continue
+                    break  # nothing more to that address: the next fetch withholds the rest
                 if writing is None or writing.done():
                     if writing is not None:
                         writing.result()  # a failed write stops the batch here
                     writing = asyncio.create_task(self._record(done))
                     done = []
-                if self._urgent.is_set():
+                if self._urgent.is_set() or time.monotonic() - began > OPT_OUT_RECHECK_SECONDS:
                     break
         finally:
             # Whatever was sent is recorded, even on the way out: unrecorded, it would be sent again.
@@ -289,7 +274,7 @@ class OutboxSender:
                 await writing
             if done:
                 await self._record(done)
-        return handled
+        return sent
 
     async def _send(self, row: Outbox) -> SendResult:
         channel = self._channels[row.channel]

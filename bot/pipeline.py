@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -36,9 +37,9 @@ from flows.keywords import Keyword, classify
 from flows.model import StepType
 from flows.severity import Severity
 from flows.trends import TrendThresholds
+from storage.appends import appends
 from storage.db import Database
 from storage.models import (
-    Answer,
     ChannelIdentity,
     Direction,
     FlowSession,
@@ -146,10 +147,28 @@ class _Lookups:
 
 
 @dataclass(slots=True)
+class _Received:
+    """The inbound message's row, inserted with its batch."""
+
+    id: int
+    person_id: int | None
+    kind: MessageKind
+
+    async def update(
+        self, s: AsyncSession, *, person_id: int | None = None, kind: MessageKind | None = None
+    ) -> None:
+        self.person_id = person_id if person_id is not None else self.person_id
+        self.kind = kind if kind is not None else self.kind
+        await s.execute(
+            update(Message).where(col(Message.id) == self.id).values(person_id=self.person_id, kind=self.kind)
+        )
+
+
+@dataclass(slots=True)
 class _Turn:
     s: AsyncSession
     inbound: Inbound
-    message: Message
+    message: _Received
     now: datetime
     outcome: Outcome
     lookups: _Lookups
@@ -309,27 +328,42 @@ class Pipeline:
         if fresh:
             await lookups.prefetch(fresh)
         turns: list[_Turn | None] = []
+        rows: list[dict[str, object]] = []
         for inbound in inbounds:
             if inbound.provider_id in seen:
                 turns.append(None)
                 continue
             seen.add(inbound.provider_id)  # a repeat later in this batch is a duplicate too
             identity = await lookups.identity(inbound.channel, inbound.address)
-            message = Message(
-                direction=Direction.INBOUND,
-                channel=inbound.channel,
-                address=inbound.address,
-                person_id=identity.person_id if identity is not None else None,
-                body=inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]",
-                kind=MessageKind.TEXT if inbound.payload is None else MessageKind.ANSWER,
-                provider_id=inbound.provider_id,
-                status=MessageStatus.RECEIVED,
-                created_at=now,
-                updated_at=now,
+            person_id = identity.person_id if identity is not None else None
+            kind = MessageKind.TEXT if inbound.payload is None else MessageKind.ANSWER
+            body = inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]"
+            rows.append(
+                {
+                    "direction": Direction.INBOUND,
+                    "channel": inbound.channel,
+                    "address": inbound.address,
+                    "person_id": person_id,
+                    "body": body,
+                    "kind": kind,
+                    "provider_id": inbound.provider_id,
+                    "status": MessageStatus.RECEIVED,
+                    "error_code": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
-            s.add(message)
-            turns.append(_Turn(s, inbound, message, now, Outcome(), lookups))
-        await s.flush()  # one INSERT for every message of the batch: their ids go into audit records
+            turns.append(_Turn(s, inbound, _Received(0, person_id, kind), now, Outcome(), lookups))
+        if rows:
+            # One INSERT for every message of the batch; their ids go into audit records.
+            conn = await s.connection()
+            ids = await conn.execute(
+                insert(Message).returning(col(Message.id), sort_by_parameter_order=True), rows
+            )
+            fresh_turns = [turn for turn in turns if turn is not None]
+            for fresh_turn, new_id in zip(fresh_turns, ids.scalars(), strict=True):
+                assert new_id is not None
+                fresh_turn.message.id = new_id
         outcomes: list[Outcome] = []
         for turn in turns:
             if turn is None:
@@ -358,7 +392,6 @@ class Pipeline:
         person = await turn.lookups.person(identity.person_id)
         assert person is not None and person.id is not None
         turn.identity, turn.person = identity, person
-        turn.message.person_id = person.id
         audit(s, turn.now, f"person:{person.id}", "message.received", person.id, message_id=turn.message.id)
 
         keyword = None
@@ -446,7 +479,7 @@ class Pipeline:
             turn.outcome.queued += 1
             return
         turn.person, turn.identity = joined
-        turn.message.person_id = turn.person.id
+        await turn.message.update(turn.s, person_id=turn.person.id)
         text = messages.text("opted_in", turn.person.locale, program=self._program)
         await self._reply(turn, text, MessageKind.KEYWORD)
 
@@ -456,7 +489,7 @@ class Pipeline:
         s, identity, person = turn.s, turn.identity, turn.person
         assert identity is not None and person is not None and person.id is not None
         messages = self._content.messages
-        turn.message.kind = MessageKind.KEYWORD
+        await turn.message.update(s, kind=MessageKind.KEYWORD)
         if keyword is Keyword.STOP:
             # A crisis inside a STOP is still a crisis: answer it before going quiet.
             await self._triage_free_text(turn, turn.inbound.text, relay=False)
@@ -517,16 +550,16 @@ class Pipeline:
             value = parts[1]
         sprint = engine.resume(flow, state, inbound.text, session.locale, payload=value)
         for answer in sprint.answers:
-            s.add(
-                Answer(
-                    session_id=session.id,
-                    person_id=person.id,
-                    flow_id=flow.id,
-                    step_id=answer.step_id,
-                    value=answer.value,
-                    raw=answer.raw,
-                    answered_at=turn.now,
-                )
+            appends(s).answers.append(
+                {
+                    "session_id": session.id,
+                    "person_id": person.id,
+                    "flow_id": flow.id,
+                    "step_id": answer.step_id,
+                    "value": answer.value,
+                    "raw": answer.raw,
+                    "answered_at": turn.now,
+                }
             )
         session.state = sprint.state.to_json()
         session.updated_at = turn.now

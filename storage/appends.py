@@ -1,9 +1,10 @@
-"""Append-only rows of a transaction, written in bulk: outbound messages with their outbox rows, and audit.
+"""Append-only rows of a transaction, written in bulk: outbound messages with their outbox rows, flow
+answers and audit events.
 
-These rows are never changed by the transaction that writes them, and busy paths write many of them (a
-batch of inbound messages queues a reply and an audit record for each). Building ORM objects and running
-them through the unit of work costs more than everything else in the pipeline, so they are collected
-here as plain values and written with one multi-row INSERT per table:
+These rows are never changed by the transaction that writes them, and busy paths write many of them
+(each message of an inbound batch records an answer, a reply and an audit event). Building ORM objects
+and running them through the unit of work costs more than everything else in the pipeline, so they are
+collected here as plain values and written with one multi-row INSERT per table:
 
 - before the transaction commits (`storage.db.Database.transaction`);
 - before any ORM query in the same session runs, so the transaction still reads its own writes, as
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import col
 
-from storage.models import AuditEvent, Message, Outbox
+from storage.models import Answer, AuditEvent, Message, Outbox
 
 _KEY = "peerline.appends"
 
@@ -41,10 +42,11 @@ class QueuedMessage:
 @dataclass(slots=True)
 class Appends:
     messages: list[QueuedMessage] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.messages or self.audit)
+        return bool(self.messages or self.answers or self.audit)
 
 
 def appends(s: AsyncSession | Session) -> Appends:
@@ -73,6 +75,8 @@ def _write(session: Session) -> None:
         conn.execute(
             insert(Outbox), [{**queued.outbox, "message_id": queued.id} for queued in pending.messages]
         )
+    if pending.answers:
+        conn.execute(insert(Answer), pending.answers)
     if pending.audit:
         for row in pending.audit:
             row["detail"] = {

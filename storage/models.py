@@ -107,7 +107,7 @@ def _jsonlist() -> Any:
 
 
 def _sentinel() -> Column[Any]:
-    """An insert sentinel for tables the busy paths insert into many rows at a time.
+    """An insert sentinel for a table the busy paths insert many rows into and need the new ids of.
 
     SQLite cannot say which new id belongs to which row of a multi-row INSERT ... RETURNING, so without
     it SQLAlchemy inserts such rows one statement each. With it, one statement inserts the whole batch
@@ -191,7 +191,6 @@ class FlowSession(SQLModel, table=True):
 
 
 class Answer(SQLModel, table=True):
-    __table_args__ = (_sentinel(),)
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="flowsession.id", index=True)
     person_id: int = Field(foreign_key="person.id", index=True)

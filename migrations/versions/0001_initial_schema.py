@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 00:16:51.623836
+Create Date: 2026-11-23 00:26:41.940114
 """
 
 from __future__ import annotations
@@ -237,7 +237,6 @@ def upgrade() -> None:
     sa.Column('value', sa.JSON(), nullable=True),
     sa.Column('raw', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('answered_at', storage.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('insert_sentinel', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['session_id'], ['flowsession.id'], ),
     sa.PrimaryKeyConstraint('id')
