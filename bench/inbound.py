@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import shutil
 import statistics
 import tempfile
@@ -172,7 +173,10 @@ async def run_baseline(pirs: int, concurrency: int) -> tuple[float, list[float]]
 
 
 async def run_peerline(
-    pirs: int, concurrency: int, database_url: str | None
+    pirs: int,
+    concurrency: int,
+    database_url: str | None,
+    before_timing: Callable[[], object] = lambda: None,
 ) -> tuple[float, list[float], float]:
     workdir = Path(tempfile.mkdtemp(prefix="peerline-bench-"))
     config_dir = workdir / "config"
@@ -204,6 +208,7 @@ async def run_peerline(
                 )
             )
 
+        before_timing()
         began = time.perf_counter()
         seconds, latencies = await timed_rounds(pirs, concurrency, handle)
         expected = pirs * len(ANSWERS)
@@ -221,7 +226,7 @@ async def run_peerline(
 def report(name: str, messages: int, seconds: float, latencies: list[float]) -> float:
     rate = messages / seconds
     print(
-        f"{name:<34} {messages:>7} msgs {seconds:8.2f} s {rate:10.0f} msg/s   "
+        f"{name:<37} {messages:>7} msgs {seconds:8.2f} s {rate:10.0f} msg/s   "
         f"p50 {statistics.median(latencies) * 1000:7.2f} ms   "
         f"p99 {percentile(latencies, 0.99) * 1000:7.2f} ms"
     )
@@ -234,17 +239,36 @@ async def main() -> None:
     )
     parser.add_argument("--pirs", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, alternating; medians compared")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     messages = args.pirs * len(ANSWERS)
-    print(f"{args.pirs} PIRs x {len(ANSWERS)} answers, {args.concurrency} in flight")
-    base_s, base_lat = await run_baseline(args.pirs, args.concurrency)
-    base_rate = report("baseline: aiogram in-memory FSM", messages, base_s, base_lat)
-    ours_s, ours_lat, delivered = await run_peerline(args.pirs, args.concurrency, args.database_url)
-    ours_rate = report("peerline: durable pipeline", messages, ours_s, ours_lat)
+    print(f"{args.pirs} PIRs x {len(ANSWERS)} answers, {args.concurrency} in flight, {args.repeat} runs each")
+    base_rates: list[float] = []
+    ours_rates: list[float] = []
+    base_all: list[float] = []
+    ours_all: list[float] = []
+    for run in range(1, args.repeat + 1):
+        # Each timed run starts from a collected heap, so a full garbage collection left over from
+        # setting up falls on neither side.
+        gc.collect()
+        base_s, base_lat = await run_baseline(args.pirs, args.concurrency)
+        base_rates.append(report(f"{run}: baseline, aiogram in-memory FSM", messages, base_s, base_lat))
+        base_all += base_lat
+        ours_s, ours_lat, delivered = await run_peerline(
+            args.pirs, args.concurrency, args.database_url, before_timing=gc.collect
+        )
+        ours_rates.append(report(f"{run}: peerline, durable pipeline", messages, ours_s, ours_lat))
+        ours_all += ours_lat
+        print(f"   peerline: all {messages} replies delivered {delivered:.2f} s after the first answer")
+    base_rate, ours_rate = statistics.median(base_rates), statistics.median(ours_rates)
     print(
-        f"peerline: all {messages} replies delivered to the console channel "
-        f"{delivered:.2f} s after the first answer"
+        f"median baseline {base_rate:,.0f} msg/s (p50 {statistics.median(base_all) * 1000:.1f} ms, "
+        f"p99 {percentile(base_all, 0.99) * 1000:.1f} ms over all runs)"
+    )
+    print(
+        f"median peerline {ours_rate:,.0f} msg/s (p50 {statistics.median(ours_all) * 1000:.1f} ms, "
+        f"p99 {percentile(ours_all, 0.99) * 1000:.1f} ms over all runs)"
     )
     print(f"ratio peerline / baseline: {ours_rate / base_rate:.2f}x")
 

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, text, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -153,6 +155,18 @@ async def tell_peer(
     return 0 if queued is None else 1
 
 
+class _Due(NamedTuple):
+    """An outbox row fetched for sending (plain values: the sender never changes it in place)."""
+
+    id: int
+    message_id: int
+    channel: str
+    address: str
+    body: str
+    buttons: list[Any]
+    kind: str
+
+
 class OutboxSender:
     """Drains the outbox through the channels; one instance per process."""
 
@@ -191,9 +205,18 @@ class OutboxSender:
             # The sender's transactions are small and stand between a committed alert and its page, so
             # they go ahead of queued inbound work (SQLite; see storage.db._WriterQueue).
             async with self._db.transaction(urgent=True) as s:
-                found = (
-                    await s.execute(
-                        select(Outbox, col(Message.kind))
+                found = [
+                    _Due(*row)
+                    for row in await s.execute(
+                        select_columns(
+                            col(Outbox.id),
+                            col(Outbox.message_id),
+                            col(Outbox.channel),
+                            col(Outbox.address),
+                            col(Outbox.body),
+                            col(Outbox.buttons),
+                            col(Message.kind),
+                        )
                         .join(Message, col(Message.id) == col(Outbox.message_id))
                         .where(
                             col(Outbox.next_attempt_at) <= self._clock.now(),
@@ -202,18 +225,18 @@ class OutboxSender:
                         .order_by(col(Outbox.priority), col(Outbox.id))
                         .limit(self._batch)
                     )
-                ).all()
+                ]
                 if not found:
                     return total
-                batch = await self._withhold(s, [(row, kind) for row, kind in found])
+                batch = await self._withhold(s, found)
             total += len(found) - len(batch) + await self._send_batch(batch)
 
-    async def _withhold(self, s: AsyncSession, batch: list[tuple[Outbox, str]]) -> list[tuple[Outbox, str]]:
+    async def _withhold(self, s: AsyncSession, batch: list[_Due]) -> list[_Due]:
         """Drop messages queued before their recipient opted out (after STOP's confirmation, silence).
 
         Returns the rest of the batch, still to be sent.
         """
-        held = [row for row, kind in batch if kind not in _ALLOWED_WHEN_OPTED_OUT]
+        held = [row for row in batch if row.kind not in _ALLOWED_WHEN_OPTED_OUT]
         if not held:
             return batch
         found = await s.execute(
@@ -239,9 +262,9 @@ class OutboxSender:
             message.updated_at = now
             await s.delete(current)
             audit(s, now, "system", "message.withheld", message.person_id, message_id=message.id)
-        return [(row, kind) for row, kind in batch if row.id not in dropped]
+        return [row for row in batch if row.id not in dropped]
 
-    async def _send_batch(self, batch: list[tuple[Outbox, str]]) -> int:
+    async def _send_batch(self, batch: list[_Due]) -> int:
         """Send a fetched batch in order; returns how many rows were sent.
 
         Results are written as sends finish: while one write is in flight the next sends go on, and
@@ -251,11 +274,11 @@ class OutboxSender:
         an alert is waiting, or when the provider reports an opt-out we had not seen.
         """
         began = time.monotonic()
-        done: list[tuple[Outbox, SendResult]] = []
+        done: list[tuple[_Due, SendResult]] = []
         writing: asyncio.Task[None] | None = None
         sent = 0
         try:
-            for row, _kind in batch:
+            for row in batch:
                 result = await self._send(row)
                 done.append((row, result))
                 sent += 1
@@ -276,10 +299,9 @@ class OutboxSender:
                 await self._record(done)
         return sent
 
-    async def _send(self, row: Outbox) -> SendResult:
+    async def _send(self, row: _Due) -> SendResult:
         channel = self._channels[row.channel]
         buttons = tuple(tuple(Button(b["label"], b["payload"]) for b in r) for r in row.buttons)
-        assert row.id is not None and row.message_id is not None
         out = OutboundMessage(row.message_id, row.channel, row.address, row.body, buttons)
         if channel.limiter is not None:
             await channel.limiter.acquire(row.address)
@@ -289,7 +311,7 @@ class OutboxSender:
             log.exception("channel %s raised while sending outbox row %s", row.channel, row.id)
             return Failed(reason=f"adapter error: {exc!r}", permanent=False)
 
-    async def _record(self, results: Sequence[tuple[Outbox, SendResult]]) -> None:
+    async def _record(self, results: Sequence[tuple[_Due, SendResult]]) -> None:
         """One transaction for the results of many sends."""
         now = self._clock.now()
         sent = [(row, result) for row, result in results if isinstance(result, Sent)]
