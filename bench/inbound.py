@@ -177,6 +177,7 @@ async def run_peerline(
     concurrency: int,
     database_url: str | None,
     before_timing: Callable[[], object] = lambda: None,
+    run: int = 1,
 ) -> tuple[float, list[float], float]:
     workdir = Path(tempfile.mkdtemp(prefix="peerline-bench-"))
     config_dir = workdir / "config"
@@ -190,7 +191,8 @@ async def run_peerline(
         now = app.clock.now()
         async with app.db.transaction() as s:
             for pir in range(pirs):
-                person = await add_person(s, now, role=Role.PIR, name=f"pir{pir}", console=f"pir{pir}")
+                name = f"run{run}-pir{pir}"  # runs may share a --database-url
+                person = await add_person(s, now, role=Role.PIR, name=name, console=name)
                 await start_checkin(s, app.content, person, "bench_checkin", now, app.buttons)
         await app.sender.drain()
         console.sent.clear()
@@ -201,10 +203,10 @@ async def run_peerline(
             await app.pipeline.handle(
                 Inbound(
                     channel="console",
-                    address=f"pir{pir}",
+                    address=f"run{run}-pir{pir}",
                     text=ANSWERS[question],
                     received_at=datetime.now(UTC),
-                    provider_id=f"bench:{pir}:{question}",
+                    provider_id=f"bench:{run}:{pir}:{question}",
                 )
             )
 
@@ -256,7 +258,7 @@ async def main() -> None:
         base_rates.append(report(f"{run}: baseline, aiogram in-memory FSM", messages, base_s, base_lat))
         base_all += base_lat
         ours_s, ours_lat, delivered = await run_peerline(
-            args.pirs, args.concurrency, args.database_url, before_timing=gc.collect
+            args.pirs, args.concurrency, args.database_url, before_timing=gc.collect, run=run
         )
         ours_rates.append(report(f"{run}: peerline, durable pipeline", messages, ours_s, ours_lat))
         ours_all += ours_lat

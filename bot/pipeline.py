@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import insert, update
@@ -186,6 +186,21 @@ class _Waiting:
     done: asyncio.Future[Outcome]
 
 
+def _clean(text: str) -> str:
+    # NUL is legal in Telegram JSON and Twilio form data but not in PostgreSQL text; a lone surrogate is
+    # not UTF-8 at all. Either would make the database refuse the whole message.
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _storable(inbound: Inbound) -> Inbound:
+    """The message with any character no database can store replaced (U+FFFD / "?")."""
+    text = _clean(inbound.text)
+    payload = None if inbound.payload is None else _clean(inbound.payload)
+    if text == inbound.text and payload == inbound.payload:
+        return inbound
+    return replace(inbound, text=text, payload=payload)
+
+
 def _settle(waiting: _Waiting, result: Outcome | Exception) -> None:
     if waiting.done.done():  # only if cancelled by shutdown
         return
@@ -229,22 +244,31 @@ class Pipeline:
         self._peer_commands = PeerCommands(content, Escalation(content, buttons), buttons)
         self._waiting: list[_Waiting] = []
         self._worker: asyncio.Task[None] | None = None
+        self._urgent_tasks: set[asyncio.Task[Outcome]] = set()
 
     async def handle(self, inbound: Inbound) -> Outcome:
         """Process one inbound message exactly once; returns when it is committed."""
+        inbound = _storable(inbound)
         # Triage is pure and takes microseconds: text that reads as a red flag jumps the writer queue.
         triage = self._content.triage
         severity = triage.assess(inbound.text).severity if inbound.payload is None else Severity.NONE
         if severity.rank() >= Severity.HIGH.rank():
-            outcome = await self._handle_alone(inbound, urgent=True)
-            self._committed([outcome])
-            return outcome
+            task = asyncio.create_task(self._handle_urgent(inbound), name="pipeline-urgent")
+            self._urgent_tasks.add(task)
+            task.add_done_callback(self._urgent_tasks.discard)
+            # Shielded like the batches: a caller that stops waiting does not un-handle a crisis.
+            return await asyncio.shield(task)
         waiting = _Waiting(inbound, asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="pipeline-batches")
         # Shielded: a caller that stops waiting (a dropped webhook) does not un-handle its message.
         return await asyncio.shield(waiting.done)
+
+    async def _handle_urgent(self, inbound: Inbound) -> Outcome:
+        outcome = await self._handle_alone(inbound, urgent=True)
+        self._committed([outcome])
+        return outcome
 
     def _committed(self, outcomes: Sequence[Outcome]) -> None:
         if self._on_commit is not None and any(o.queued for o in outcomes):
@@ -267,7 +291,10 @@ class Pipeline:
 
     async def _work(self) -> None:
         batch: list[_Waiting] = []
+        # One turn of the event loop first: what arrived alongside the first message joins its batch,
+        # and a red flag among it (its own task, on the urgent lane) reaches the writer queue first.
         try:
+            await asyncio.sleep(0)
             while self._waiting:
                 batch = []
                 try:
@@ -392,6 +419,7 @@ class Pipeline:
         person = await turn.lookups.person(identity.person_id)
         assert person is not None and person.id is not None
         turn.identity, turn.person = identity, person
+        turn.outcome.person_id = person.id
         audit(s, turn.now, f"person:{person.id}", "message.received", person.id, message_id=turn.message.id)
 
         keyword = None
@@ -479,6 +507,7 @@ class Pipeline:
             turn.outcome.queued += 1
             return
         turn.person, turn.identity = joined
+        turn.outcome.person_id = turn.person.id
         await turn.message.update(turn.s, person_id=turn.person.id)
         text = messages.text("opted_in", turn.person.locale, program=self._program)
         await self._reply(turn, text, MessageKind.KEYWORD)
