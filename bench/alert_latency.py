@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import re
 import shutil
 import statistics
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.inbound import ANSWERS, BENCH_FLOW, percentile
-from bot.app import App
+from bot.app import App, freeze_startup_heap
 from bot.channels.base import Inbound, OutboundMessage, SendResult, Sent
 from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
@@ -100,6 +101,7 @@ async def run(
     try:
         await app.db.upgrade()
         result.burst = await _seed(app, pirs, flags, prefix)
+        freeze_startup_heap()  # as `peerline serve` does once it is up
         stop = asyncio.Event()
         sender = asyncio.create_task(app.sender.run(stop, idle_seconds=0.05))
         load_done = asyncio.Event()
@@ -154,6 +156,7 @@ async def run(
         result.latencies = [channel.paged[name] - began for name, began in started.items()]
         return result
     finally:
+        gc.unfreeze()  # the next run freezes its own start-up
         await app.close()
 
 

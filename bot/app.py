@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -12,6 +13,18 @@ from bot.outbox import OutboxSender
 from bot.pipeline import Pipeline
 from config.settings import Settings
 from storage.db import Database
+
+
+def freeze_startup_heap() -> None:
+    """Put everything built at start-up out of the garbage collector's reach (CPython's `gc.freeze`).
+
+    A serving process holds some 300,000 objects from start-up alone (libraries, settings, compiled
+    lexicons and flows) that live as long as it does. Each full collection walked all of them: a pause
+    of 100-200 ms, at random, in whatever was in flight, an alert page included. Frozen, a full collection
+    walks only what the running service allocated since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass

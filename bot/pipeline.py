@@ -230,7 +230,7 @@ class Pipeline:
         program_name: str = "Peerline",
         support_contact: str = "your peer specialist",
         on_commit: Callable[[bool], None] | None = None,
-        max_batch: int = 256,
+        max_batch: int = 64,
     ) -> None:
         self._db = db
         self._content = content

@@ -10,7 +10,7 @@ import signal
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.app import App
+from bot.app import App, freeze_startup_heap
 from bot.channels.sms import SmsChannel
 from bot.scheduler import tick
 from bot.sms_webhooks import SmsWebhooks
@@ -53,6 +53,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     await app.db.upgrade()
     runner = web.AppRunner(make_web_app(app))
+    freeze_startup_heap()
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
