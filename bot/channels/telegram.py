@@ -42,6 +42,7 @@ CHANNEL = "telegram"
 GLOBAL_PER_SECOND = 30.0
 PER_CHAT_GAP_SECONDS = 1.0
 MAX_CALLBACK_BYTES = 64
+MAX_TEXT_UNITS = 4096  # sendMessage text, counted in UTF-16 code units
 # A hung request must not hold up the delivery loop for aiogram's default minute.
 REQUEST_TIMEOUT_SECONDS = 20.0
 ANSWERED = "→"  # shown under a question after its button was pressed (no words, so no locale)
@@ -82,6 +83,41 @@ def callback_data(payload: str) -> str | None:
     if packed is None and 0 < len(payload.encode()) <= MAX_CALLBACK_BYTES:
         packed = payload  # unknown shape: passed through and handed back untouched
     return packed
+
+
+def _units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT_UNITS) -> list[str]:
+    """`text` in pieces Telegram accepts, in order, cut at a paragraph, line or word where there is one.
+
+    Each piece is at most `limit` UTF-16 code units and never blank; only whitespace at a cut is lost.
+    """
+    pieces: list[str] = []
+    rest = text
+    while _units(rest) > limit:
+        end, used = 0, 0
+        for char in rest:  # the longest prefix that fits
+            size = 2 if ord(char) > 0xFFFF else 1
+            if used + size > limit:
+                break
+            used += size
+            end += 1
+        end = max(end, 1)
+        cut = end
+        for separator in ("\n\n", "\n", " "):
+            at = rest.rfind(separator, end // 2, end)
+            if at > 0:
+                cut = at
+                break
+        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if piece:
+            pieces.append(piece)
+    if rest.strip() or not pieces:
+        pieces.append(rest)
+    return pieces
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
@@ -146,12 +182,23 @@ class TelegramChannel(Channel):
     # -- outbound ---------------------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        """Send one message; a text over Telegram's limit goes as several, the buttons on the last.
+
+        The provider id is the last piece's (the one whose keyboard a button press edits). The outbox
+        sender took the rate limit for the first piece; each further piece takes its own. If a later
+        piece fails, the whole message is retried: a repeated part beats a lost one.
+        """
+        pieces = split_text(message.text)
         try:
-            sent = await self.bot.send_message(
-                chat_id=_chat_id(message.address),
-                text=message.text,
-                reply_markup=keyboard(message.buttons),
-            )
+            for number, piece in enumerate(pieces, start=1):
+                last = number == len(pieces)
+                if number > 1 and self.limiter is not None:
+                    await self.limiter.acquire(message.address)
+                sent = await self.bot.send_message(
+                    chat_id=_chat_id(message.address),
+                    text=piece,
+                    reply_markup=keyboard(message.buttons) if last else None,
+                )
         except AiogramError as exc:
             return failure(exc)
         return Sent(provider_id=f"tg:m:{sent.chat.id}:{sent.message_id}")

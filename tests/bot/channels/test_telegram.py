@@ -26,13 +26,15 @@ import pytest
 from aiohttp import web
 from alembic import command
 from alembic.config import Config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.app import App
 from bot.channels.base import Button, Failed, Inbound, OutboundMessage, Sent
-from bot.channels.telegram import TelegramChannel, build_bot, callback_data
+from bot.channels.telegram import TelegramChannel, build_bot, callback_data, split_text
 from bot.checkins import start_checkin
 from bot.cli import app as cli_app
 from bot.clock import ManualClock
@@ -157,6 +159,60 @@ async def test_send_renders_buttons_as_callback_data(telegram: TelegramChannel, 
         "Acknowledge": "alert:ack:12",
     }
     assert callback_data("plain") == "plain"
+
+
+def test_split_text_cuts_at_paragraphs_lines_and_words() -> None:
+    assert split_text("short") == ["short"]
+    paragraph = "word " * 500  # 2,500 units
+    pieces = split_text(f"{paragraph}\n\n{paragraph}\n{paragraph}")
+    assert [p.strip() for p in pieces] == [paragraph.strip()] * 3  # cut at the paragraph, then the line
+    unbroken = "x" * 5000
+    assert split_text(unbroken) == ["x" * 4096, "x" * 904]  # nowhere to cut: cut anyway
+    emoji = "\U0001f600" * 3000  # two UTF-16 units each, as Telegram counts them
+    assert [len(p) for p in split_text(emoji)] == [2048, 952]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", "é", " ", "\n", "\U0001f600"]), min_size=1, max_size=600))
+def test_split_text_keeps_every_character_within_the_limit(text: str) -> None:
+    pieces = split_text(text, limit=50)
+    assert all(len(p.encode("utf-16-le")) // 2 <= 50 for p in pieces)
+    assert "".join("".join(pieces).split()) == "".join(text.split())  # only whitespace at a cut may go
+    assert len(pieces) == 1 or all(p.strip() for p in pieces)
+
+
+async def test_a_long_text_goes_as_several_messages_with_the_buttons_on_the_last(
+    telegram: TelegramChannel, fake: FakeTelegram, waits: list[float]
+) -> None:
+    text = "\n\n".join(f"Paragraph {n}: " + "so much to say " * 120 for n in range(5))  # ~9,100 chars
+    rows = ((Button("Acknowledge", "alert:ack:12"),),)
+    assert telegram.limiter is not None
+    await telegram.limiter.acquire(ALEX)  # as the outbox sender does before each send
+    result = await telegram.send(OutboundMessage(1, "telegram", ALEX, text, rows))
+    messages = fake.chat(ALEX)
+    assert len(messages) == 3
+    assert result == Sent(provider_id=f"tg:m:{ALEX}:{messages[-1]['message_id']}")
+    assert " ".join(m["text"] for m in messages).split() == text.split()  # cut between words
+    assert [keyboard(m) for m in messages] == [[], [], [["Acknowledge"]]]
+    assert waits == [1.0, 1.0]  # each further piece waited its turn in the chat (1 message/s)
+
+
+async def test_a_long_message_relayed_to_a_peer_arrives_whole(tg: App, fake: FakeTelegram) -> None:
+    await enrol(tg)
+    words = "I need to tell you everything that happened this week. " * 74  # ~4,070 chars
+    await tg.pipeline.handle(
+        Inbound(
+            channel="telegram", address=ALEX, text=words, received_at=tg.clock.now(), provider_id="tg:u:9"
+        )
+    )
+    await tg.sender.drain()
+    relayed = fake.chat(SAM)
+    assert len(relayed) == 2  # the name in front took it over Telegram's 4,096
+    assert "Alex" in relayed[0]["text"]
+    assert " ".join(words.split()) in " ".join(" ".join(m["text"] for m in relayed).split())
+    async with tg.db.transaction() as s:
+        failed = (await s.scalars(select(Message).where(col(Message.status) == "failed"))).all()
+    assert failed == []
 
 
 @pytest.mark.parametrize(
