@@ -75,3 +75,39 @@ class Channel(ABC):
 
     async def close(self) -> None:  # noqa: B027  (optional hook; most channels hold nothing)
         """Release connections."""
+
+
+def _units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """`text` in pieces a provider accepts, in order, cut at a paragraph, line or word where there is one.
+
+    Each piece is at most `limit` UTF-16 code units (Telegram counts so; for Twilio's characters it is
+    never more) and never blank; only whitespace at a cut is lost.
+    """
+    pieces: list[str] = []
+    rest = text
+    while _units(rest) > limit:
+        end, used = 0, 0
+        for char in rest:  # the longest prefix that fits
+            size = 2 if ord(char) > 0xFFFF else 1
+            if used + size > limit:
+                break
+            used += size
+            end += 1
+        end = max(end, 1)
+        cut = end
+        for separator in ("\n\n", "\n", " "):
+            at = rest.rfind(separator, end // 2, end)
+            if at > 0:
+                cut = at
+                break
+        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if piece:
+            pieces.append(piece)
+    if rest.strip() or not pieces:
+        pieces.append(rest)
+    return pieces

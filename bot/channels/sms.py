@@ -17,7 +17,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent
+from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent, split_text
 from bot.ratelimit import RateLimiter
 from config.settings import Settings
 from flows.sms_text import fit_sms, segment_info
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
 PROVIDER_PREFIX = "sms:"
+MAX_BODY_CHARACTERS = 1600  # Twilio refuses a longer body (error 21617)
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors) that decide how a refusal is handled.
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient": the person texted STOP
@@ -165,10 +166,16 @@ class SmsChannel(Channel):
         )
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        """One `Messages.create` call, or several when the text is over Twilio's 1,600 characters.
+
+        Every piece carries the same status callback (our message id), so receipts for any of them find
+        the message; the provider id is the last piece's. If a later piece fails, the whole message is
+        retried: a repeated part beats a lost one.
+        """
         body = fit_sms(message.text)
         info = segment_info(body)
         log.debug("sms to message %s: %s, %d segment(s)", message.message_id, info.encoding, info.segments)
-        kwargs: dict[str, Any] = {"to": message.address, "body": body}
+        kwargs: dict[str, Any] = {"to": message.address}
         if self._service:
             kwargs["messaging_service_sid"] = self._service
         if self._from:
@@ -177,8 +184,12 @@ class SmsChannel(Channel):
             # Our own message id rides along, so a receipt that beats our commit of Twilio's sid still
             # finds its message.
             kwargs["status_callback"] = f"{self._status_callback}?m={message.message_id}"
+        pieces = split_text(body, MAX_BODY_CHARACTERS)
         try:
-            created = await self._client.messages.create_async(**kwargs)
+            for number, piece in enumerate(pieces, start=1):
+                if number > 1 and self.limiter is not None:
+                    await self.limiter.acquire(message.address)
+                created = await self._client.messages.create_async(body=piece, **kwargs)
         except (TwilioRestException, TwilioServiceException) as exc:
             return failure(exc)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

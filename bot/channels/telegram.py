@@ -29,7 +29,16 @@ from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
-from bot.channels.base import Button, Channel, Failed, Inbound, OutboundMessage, SendResult, Sent
+from bot.channels.base import (
+    Button,
+    Channel,
+    Failed,
+    Inbound,
+    OutboundMessage,
+    SendResult,
+    Sent,
+    split_text,
+)
 from bot.clock import Clock
 from bot.ratelimit import RateLimiter
 
@@ -83,41 +92,6 @@ def callback_data(payload: str) -> str | None:
     if packed is None and 0 < len(payload.encode()) <= MAX_CALLBACK_BYTES:
         packed = payload  # unknown shape: passed through and handed back untouched
     return packed
-
-
-def _units(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_text(text: str, limit: int = MAX_TEXT_UNITS) -> list[str]:
-    """`text` in pieces Telegram accepts, in order, cut at a paragraph, line or word where there is one.
-
-    Each piece is at most `limit` UTF-16 code units and never blank; only whitespace at a cut is lost.
-    """
-    pieces: list[str] = []
-    rest = text
-    while _units(rest) > limit:
-        end, used = 0, 0
-        for char in rest:  # the longest prefix that fits
-            size = 2 if ord(char) > 0xFFFF else 1
-            if used + size > limit:
-                break
-            used += size
-            end += 1
-        end = max(end, 1)
-        cut = end
-        for separator in ("\n\n", "\n", " "):
-            at = rest.rfind(separator, end // 2, end)
-            if at > 0:
-                cut = at
-                break
-        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if piece:
-            pieces.append(piece)
-    if rest.strip() or not pieces:
-        pieces.append(rest)
-    return pieces
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
@@ -188,7 +162,7 @@ class TelegramChannel(Channel):
         sender took the rate limit for the first piece; each further piece takes its own. If a later
         piece fails, the whole message is retried: a repeated part beats a lost one.
         """
-        pieces = split_text(message.text)
+        pieces = split_text(message.text, MAX_TEXT_UNITS)
         try:
             for number, piece in enumerate(pieces, start=1):
                 last = number == len(pieces)

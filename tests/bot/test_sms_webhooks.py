@@ -336,6 +336,18 @@ async def test_twilio_21610_marks_the_number_opted_out_and_is_never_retried(
     assert len(world.twilio.messages()) == 2
 
 
+async def test_a_relay_over_twilios_1600_characters_arrives_whole_in_pieces(world: SmsWorld) -> None:
+    words = "so much happened this week and I want you to know all of it. " * 26  # ~1,610 characters
+    await world.text(ALEX, words[:1590])  # Twilio delivers up to 1,600; the name in front adds more
+    relayed = world.twilio.take(SAM)
+    assert len(relayed) == 2 and all(len(piece) <= 1600 for piece in relayed)
+    assert relayed[0].startswith("Alex (PIR) wrote: so much happened")
+    assert " ".join(words[:1590].split()) in " ".join(" ".join(relayed).split())
+    async with world.app.db.transaction() as s:
+        failed = (await s.scalars(select(Message).where(col(Message.status) == "failed"))).all()
+    assert failed == []
+
+
 async def test_an_unknown_number_is_not_enrolled_by_texting(world: SmsWorld) -> None:
     await world.text(STRANGER, "hello?")
     _expect(world, {STRANGER: ["We don't have this number on file"]})

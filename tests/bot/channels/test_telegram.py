@@ -26,15 +26,13 @@ import pytest
 from aiohttp import web
 from alembic import command
 from alembic.config import Config
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.app import App
 from bot.channels.base import Button, Failed, Inbound, OutboundMessage, Sent
-from bot.channels.telegram import TelegramChannel, build_bot, callback_data, split_text
+from bot.channels.telegram import TelegramChannel, build_bot, callback_data
 from bot.checkins import start_checkin
 from bot.cli import app as cli_app
 from bot.clock import ManualClock
@@ -159,26 +157,6 @@ async def test_send_renders_buttons_as_callback_data(telegram: TelegramChannel, 
         "Acknowledge": "alert:ack:12",
     }
     assert callback_data("plain") == "plain"
-
-
-def test_split_text_cuts_at_paragraphs_lines_and_words() -> None:
-    assert split_text("short") == ["short"]
-    paragraph = "word " * 500  # 2,500 units
-    pieces = split_text(f"{paragraph}\n\n{paragraph}\n{paragraph}")
-    assert [p.strip() for p in pieces] == [paragraph.strip()] * 3  # cut at the paragraph, then the line
-    unbroken = "x" * 5000
-    assert split_text(unbroken) == ["x" * 4096, "x" * 904]  # nowhere to cut: cut anyway
-    emoji = "\U0001f600" * 3000  # two UTF-16 units each, as Telegram counts them
-    assert [len(p) for p in split_text(emoji)] == [2048, 952]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(["a", "é", " ", "\n", "\U0001f600"]), min_size=1, max_size=600))
-def test_split_text_keeps_every_character_within_the_limit(text: str) -> None:
-    pieces = split_text(text, limit=50)
-    assert all(len(p.encode("utf-16-le")) // 2 <= 50 for p in pieces)
-    assert "".join("".join(pieces).split()) == "".join(text.split())  # only whitespace at a cut may go
-    assert len(pieces) == 1 or all(p.strip() for p in pieces)
 
 
 async def test_a_long_text_goes_as_several_messages_with_the_buttons_on_the_last(
