@@ -32,9 +32,10 @@ from bot.peer_commands import PeerCommands, looks_like_command
 from bot.trends import TREND_STEPS, TrendHistory, load_histories
 from bot.triage import Alerting, Signal
 from flows import engine
-from flows.engine import Flagged, FreeText, SessionState
+from flows.engine import Flagged, FreeText, GaveUp, Reasked, SessionState, Sprint
 from flows.keywords import Keyword, classify
-from flows.model import StepType
+from flows.model import Flow, StepType
+from flows.parsing import reads_as_message
 from flows.severity import Severity
 from flows.trends import TrendThresholds
 from storage.appends import appends
@@ -578,6 +579,8 @@ class Pipeline:
                 return
             value = parts[1]
         sprint = engine.resume(flow, state, inbound.text, session.locale, payload=value)
+        if await self._message_not_answer(turn, flow, state, sprint, session.locale):
+            return
         for answer in sprint.answers:
             appends(s).answers.append(
                 {
@@ -630,6 +633,31 @@ class Pipeline:
         turn.outcome.queued += await queue_outputs(
             s, identity, sprint.outputs, MessageKind.REPLY, turn.now, self._buttons
         )
+
+    async def _message_not_answer(
+        self, turn: _Turn, flow: Flow, state: SessionState, sprint: Sprint, locale: str
+    ) -> bool:
+        """A reply that is no answer but reads as a message ("can you call me later?") is for the peer.
+
+        It is passed on (the sender is told so) and the question is simply asked again: it does not
+        count as a wrong answer, so writing to the peer never uses up the check-in's re-asks. Text that
+        triage flags takes the usual way instead (alert, crisis reply).
+        """
+        if not any(isinstance(event, Reasked | GaveUp) for event in sprint.events):
+            return False
+        text = next((event.text for event in sprint.events if isinstance(event, FreeText)), None)
+        if text is None or not reads_as_message(text):
+            return False
+        if self._content.triage.assess(text, locale).severity is not Severity.NONE:
+            return False
+        assert turn.identity is not None
+        await self._relay(turn, text)
+        question = engine.current_question(flow, state, locale)
+        if question is not None:
+            turn.outcome.queued += await queue_outputs(
+                turn.s, turn.identity, [question], MessageKind.REPLY, turn.now, self._buttons
+            )
+        return True
 
     async def _stale_button(self, turn: _Turn, session: FlowSession, state: SessionState) -> None:
         assert turn.identity is not None

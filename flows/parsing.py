@@ -547,3 +547,16 @@ def is_skip(text: str, *, free_text: bool) -> bool:
     if not free_text:
         return False
     return words in _DECLINE_WORDS or squashed in _DECLINE_WORDS or parse_yesno(text) is False
+
+
+MESSAGE_MIN_WORDS = 3  # a reply of this many words that is not an answer is a message
+
+
+def reads_as_message(text: str) -> bool:
+    """Whether a reply that is not an answer reads as something said to a person: a question or a sentence.
+
+    A check-in reply that does not parse is asked again; one that reads as a message also goes to the
+    peer, so "can you call me later" written in the middle of a check-in is not lost. One or two words
+    ("purple", "no idea") are a wrong answer, not a message.
+    """
+    return "?" in text or "¿" in text or len(text.split()) >= MESSAGE_MIN_WORDS

@@ -14,6 +14,7 @@ from flows.parsing import (
     parse_option_number,
     parse_scale,
     parse_yesno,
+    reads_as_message,
 )
 
 # Written out here rather than imported, so the test does not trust the table it is checking.
@@ -313,3 +314,22 @@ def test_normalise(text: str, expected: str) -> None:
 )
 def test_is_skip(text: str, free_text: bool, expected: bool) -> None:
     assert is_skip(text, free_text=free_text) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can you call me later",
+        "call me?",
+        "¿me llamas",
+        "I had a rough night honestly",
+        "no sé qué decir hoy",
+    ],
+)
+def test_a_reply_that_is_a_question_or_a_sentence_reads_as_a_message(text: str) -> None:
+    assert reads_as_message(text)
+
+
+@pytest.mark.parametrize("text", ["purple", "no idea", "banana split", "  idk  ", "10/10 lol"])
+def test_one_or_two_words_read_as_a_wrong_answer(text: str) -> None:
+    assert not reads_as_message(text)
