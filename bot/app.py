@@ -62,7 +62,14 @@ class App:
         clock = clock or SystemClock()
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(
+                settings.database_url,
+                encryption_key=(
+                    settings.encryption_key.get_secret_value()
+                    if settings.encryption_key is not None
+                    else None
+                ),
+            ),
             content=Content.load(settings.config_dir),
             clock=clock,
             channels=dict(channels) if channels is not None else _configured_channels(settings, clock),

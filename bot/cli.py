@@ -24,6 +24,7 @@ from bot.scheduler import tick
 from config.settings import Settings, SettingsError, load_settings
 from flows.loader import FlowError
 from flows.triage import LexiconError
+from storage.crypto import new_key
 from storage.models import Alert, AlertStatus, Role, ShareScope
 from storage.repo import audit, history, people
 
@@ -458,6 +459,12 @@ def db_upgrade() -> None:
 
     run_with_app(work, upgrade=False)
     out.print("database is up to date")
+
+
+@db_app.command("new-key")
+def db_new_key() -> None:
+    """Print a new key for PEERLINE_ENCRYPTION_KEY (to rotate: the new key, a comma, then the old)."""
+    typer.echo(new_key())
 
 
 @app.command("demo")

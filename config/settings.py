@@ -14,6 +14,8 @@ import phonenumbers
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.crypto import FieldCipher
+
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent
 
 
@@ -92,6 +94,14 @@ class Settings(BaseSettings):
         if not sep or not bot_id.isdigit() or not secret or any(c.isspace() for c in token):
             raise ValueError("not a bot token (@BotFather gives one like 123456789:ABC-DEF1234ghIkl)")
         return SecretStr(token)
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _usable_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            FieldCipher(value.get_secret_value())  # raises ValueError with what a key must look like
+            return value
+        return None
 
     @field_validator("quiet_hours")
     @classmethod

@@ -23,6 +23,8 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.appends import install, write_appends
+from storage.crypto import FieldCipher
+from storage.types import CIPHER_ATTRIBUTE
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -94,7 +96,7 @@ class _WriterQueue:
 class Database:
     """Owns the engine; hands out transactions. Built once in the composition root."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, encryption_key: str | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
@@ -109,6 +111,8 @@ class Database:
             kwargs["max_overflow"] = 10
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        cipher = FieldCipher(encryption_key) if encryption_key else None
+        setattr(self.engine.dialect, CIPHER_ATTRIBUTE, cipher)  # read by storage.types.SecretText
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -123,6 +127,7 @@ class Database:
             self._urgent_engine = create_async_engine(
                 url, echo=echo, pool_size=2, max_overflow=4, pool_pre_ping=True
             )
+            setattr(self._urgent_engine.dialect, CIPHER_ATTRIBUTE, cipher)
             self._urgent_sessions = async_sessionmaker(
                 self._urgent_engine, class_=AsyncSession, sync_session_class=_Session, expire_on_commit=False
             )

@@ -1,7 +1,8 @@
 """SQLModel tables: the single source of truth for people, conversations, alerts and history.
 
 Enumerations are stored as plain strings (StrEnum values) so migrations stay portable between
-SQLite and PostgreSQL.
+SQLite and PostgreSQL. What people write (message bodies, answers, alert reasons, notes) is `SecretText` /
+`SecretJSON`: encrypted at rest when PEERLINE_ENCRYPTION_KEY is set (`storage.crypto`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, insert_sentinel
 from sqlmodel import Field, SQLModel
 
-from storage.types import UTCDateTime
+from storage.types import SecretJSON, SecretText, UTCDateTime
 
 
 class Role(StrEnum):
@@ -196,8 +197,8 @@ class Answer(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     flow_id: str
     step_id: str
-    value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
-    raw: str = ""
+    value: Any = Field(default=None, sa_column=Column(SecretJSON, nullable=True))
+    raw: str = Field(default="", sa_type=SecretText)
     answered_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -210,7 +211,7 @@ class Message(SQLModel, table=True):
     channel: str
     address: str
     person_id: int | None = Field(default=None, foreign_key="person.id")
-    body: str
+    body: str = Field(sa_type=SecretText)
     kind: str = MessageKind.TEXT
     provider_id: str | None = Field(default=None, unique=True)
     status: str = MessageStatus.RECEIVED
@@ -227,7 +228,7 @@ class Outbox(SQLModel, table=True):
     message_id: int = Field(foreign_key="message.id")
     channel: str
     address: str
-    body: str
+    body: str = Field(sa_type=SecretText)
     buttons: list[Any] = _jsonlist()
     priority: int = 5
     attempts: int = 0
@@ -243,7 +244,7 @@ class Alert(SQLModel, table=True):
     raised_by_id: int | None = Field(default=None, foreign_key="person.id")
     severity: str
     categories: list[str] = _jsonlist()
-    reasons: list[str] = _jsonlist()
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(SecretJSON, nullable=False))
     source: str = "answer"
     message_id: int | None = Field(default=None, foreign_key="message.id")
     session_id: int | None = Field(default=None, foreign_key="flowsession.id")
@@ -254,7 +255,7 @@ class Alert(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: int | None = Field(default=None, foreign_key="person.id")
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    note: str | None = None
+    note: str | None = Field(default=None, sa_type=SecretText)
     created_at: datetime = Field(sa_type=UTCDateTime)
     # Escalation chain state (flows.escalation.ChainState) and who has been told, for the ack notices.
     repeats: int = 0
@@ -294,7 +295,7 @@ class ContactNote(SQLModel, table=True):
     units: int  # 15-minute units, counted from 8 minutes on
     method: str = ContactMethod.TEXT
     service_code: str = "H0038"
-    note: str
+    note: str = Field(sa_type=SecretText)
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 

@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from storage.crypto import FieldCipher, read_plain
+
+CIPHER_ATTRIBUTE = "peerline_cipher"  # set on an engine's dialect by storage.db.Database
+
+
+def _cipher(dialect: Dialect) -> FieldCipher | None:
+    cipher = getattr(dialect, CIPHER_ATTRIBUTE, None)
+    assert cipher is None or isinstance(cipher, FieldCipher)
+    return cipher
+
+
+class SecretText(TypeDecorator[str]):
+    """Text that is encrypted at rest when the engine has a key (see `storage.crypto`)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        cipher = _cipher(dialect)
+        return value if value is None or cipher is None else cipher.encrypt(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else read_plain(str(value), _cipher(dialect))
+
+
+class SecretJSON(TypeDecorator[Any]):
+    """A JSON value (an answer, a list of reasons) stored as text, encrypted at rest like `SecretText`."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        text = json.dumps(value, ensure_ascii=False)
+        cipher = _cipher(dialect)
+        return text if cipher is None else cipher.encrypt(text)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(read_plain(str(value), _cipher(dialect)))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

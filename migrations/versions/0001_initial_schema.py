@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 00:26:41.940114
+Create Date: 2026-11-23 01:09:59.209321
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def upgrade() -> None:
     sa.Column('units', sa.Integer(), nullable=False),
     sa.Column('method', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('service_code', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('note', storage.types.SecretText(), nullable=False),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['peer_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['pir_id'], ['person.id'], ),
@@ -179,7 +179,7 @@ def upgrade() -> None:
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=True),
-    sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('body', storage.types.SecretText(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('provider_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -200,7 +200,7 @@ def upgrade() -> None:
     sa.Column('raised_by_id', sa.Integer(), nullable=True),
     sa.Column('severity', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('categories', sa.JSON(), nullable=False),
-    sa.Column('reasons', sa.JSON(), nullable=False),
+    sa.Column('reasons', storage.types.SecretJSON(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=True),
     sa.Column('session_id', sa.Integer(), nullable=True),
@@ -211,7 +211,7 @@ def upgrade() -> None:
     sa.Column('acknowledged_at', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolved_by', sa.Integer(), nullable=True),
     sa.Column('resolved_at', storage.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('note', storage.types.SecretText(), nullable=True),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('repeats', sa.Integer(), nullable=False),
     sa.Column('reminders', sa.Integer(), nullable=False),
@@ -234,8 +234,8 @@ def upgrade() -> None:
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('flow_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('step_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('value', sa.JSON(), nullable=True),
-    sa.Column('raw', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('value', storage.types.SecretJSON(), nullable=True),
+    sa.Column('raw', storage.types.SecretText(), nullable=False),
     sa.Column('answered_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['session_id'], ['flowsession.id'], ),
@@ -250,7 +250,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.Integer(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('address', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('body', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('body', storage.types.SecretText(), nullable=False),
     sa.Column('buttons', sa.JSON(), nullable=False),
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),

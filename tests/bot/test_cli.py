@@ -158,3 +158,10 @@ def test_demo_script_runs_without_a_terminal(tmp_path: Path) -> None:
     assert "bot → Sam (peer)" in result.stdout
     assert "HIGH alert" in result.stdout
     assert "check-in is finished" in result.stdout
+
+
+def test_db_new_key_prints_a_key_the_settings_accept(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = cli("db", "new-key").strip(), cli("db", "new-key").strip()
+    assert first != second
+    monkeypatch.setenv("PEERLINE_ENCRYPTION_KEY", f"{first},{second}")
+    assert "database is up to date" in cli("db", "upgrade")

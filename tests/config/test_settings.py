@@ -37,6 +37,7 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("PEERLINE_TICK_SECONDS", "soon", "PEERLINE_TICK_SECONDS"),
         ("PEERLINE_DEFAULT_TIMEZONE", "Mars/Olympus", "PEERLINE_DEFAULT_TIMEZONE"),
         ("PEERLINE_CONFIG_DIR", "/nonexistent/peerline", "PEERLINE_CONFIG_DIR"),
+        ("PEERLINE_ENCRYPTION_KEY", "hunter2", "PEERLINE_ENCRYPTION_KEY.*peerline db new-key"),
     ],
 )
 def test_bad_values_name_the_key(
