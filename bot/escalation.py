@@ -408,6 +408,40 @@ class Escalation:
         queued = await self._tell_team(s, alert, by, "team_resolved", now, note=note)
         return Change(Result.CHANGED, queued)
 
+    async def fold(
+        self, s: AsyncSession, alert: Alert, categories: Sequence[str], reasons: Sequence[str], now: datetime
+    ) -> int:
+        """New signals about a person whose alert is still open join that alert instead of starting a
+        second chain: whoever was paged (or took it) hears what is new; pages to come carry it all."""
+        alert.categories = list(dict.fromkeys([*alert.categories, *categories]))
+        alert.reasons = [*alert.reasons, *(r for r in reasons if r not in alert.reasons)]
+        audit(
+            s, now, "system", "alert.updated", alert.person_id, alert_id=alert.id, categories=list(categories)
+        )
+        subject = await s.get(Person, alert.person_id)
+        assert subject is not None and alert.id is not None
+        queued = 0
+        told = [*alert.notified, *([alert.acknowledged_by] if alert.acknowledged_by is not None else [])]
+        for pid in dict.fromkeys(told):
+            person = await s.get(Person, pid)
+            identity, _ = await reachable(s, person)
+            if person is None or identity is None:
+                continue
+            messages = self._content.messages
+            what = "; ".join(reasons)
+            text = messages.text(
+                "alert_update", person.locale, alert_id=alert.id, name=subject.name, reasons=what
+            )
+            rows: tuple[tuple[Button, ...], ...] = ()
+            if alert.status == AlertStatus.OPEN and self._buttons.get(identity.channel, False):
+                rows = self.alert_buttons(alert.id, person.locale)  # still nobody's: one tap from here too
+            queue_message(s, identity, text, MessageKind.ALERT, now, rows)
+            audit(
+                s, now, "system", "alert.team_told", alert.person_id, alert_id=alert.id, to=pid, what="more"
+            )
+            queued += 1
+        return queued
+
     async def _tell_team(
         self, s: AsyncSession, alert: Alert, by: Person, key: str, now: datetime, *, note: str
     ) -> int:

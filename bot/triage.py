@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from bot.content import Content
 from bot.escalation import Escalation
 from bot.outbox import queue_message
 from flows.severity import Severity
 from flows.triage import TriageResult
-from storage.models import Alert, ChannelIdentity, MessageKind, Person, Role
+from storage.models import Alert, AlertStatus, ChannelIdentity, MessageKind, Person, Role
 from storage.repo import audit, care_team, reachable_identity
 
 _OVERDOSE = {"overdose", "medical"}
@@ -70,6 +71,25 @@ class Alerting:
             return 0
         return 1 if queue_message(s, identity, text, kind, now) is not None else 0
 
+    @staticmethod
+    async def _open_alert(
+        s: AsyncSession, person_id: int, raised_by_id: int, severity: Severity
+    ) -> Alert | None:
+        """The newest unresolved alert about this person, raised by the same person (a family member's
+        worry is a source of its own), at least as severe as `severity`; None when there is none."""
+        unresolved = (
+            await s.scalars(
+                select(Alert)
+                .where(
+                    col(Alert.person_id) == person_id,
+                    col(Alert.raised_by_id) == raised_by_id,
+                    col(Alert.status) != AlertStatus.RESOLVED,
+                )
+                .order_by(col(Alert.id).desc())
+            )
+        ).all()
+        return next((a for a in unresolved if Severity(a.severity).rank() >= severity.rank()), None)
+
     async def raise_alert(
         self,
         s: AsyncSession,
@@ -97,6 +117,10 @@ class Alerting:
             if queue_message(s, reply_to, text, MessageKind.CRISIS, now) is not None:
                 queued += 1
             audit(s, now, "system", "crisis.replied", raised_by.id, categories=categories)
+        open_alert = await self._open_alert(s, subject.id, raised_by.id, severity)
+        if open_alert is not None and open_alert.id is not None:
+            queued += await self._escalation.fold(s, open_alert, categories, reasons, now)
+            return Raised(open_alert.id, severity, queued)
         alert = Alert(
             person_id=subject.id,
             raised_by_id=raised_by.id,

@@ -19,6 +19,7 @@ from bot.channels.console import ConsoleChannel
 from bot.clock import ManualClock
 from bot.people import add_person, resolve
 from bot.scheduler import tick
+from bot.triage import Alerting, Signal
 from config.settings import Settings
 from flows.severity import Severity
 from storage.models import (
@@ -376,3 +377,70 @@ async def raise_alert_without_drain(app: App) -> None:
     await app.pipeline.handle(
         Inbound(channel="console", address="alex", text="I want to kill myself", received_at=app.clock.now())
     )
+
+
+# -- one alert per open worry ---------------------------------------------------------------------------
+
+
+async def _signal(app: App, severity: Severity, reason: str, category: str = "use") -> int:
+    async with app.db.transaction() as s:
+        alex = await resolve(s, "Alex")
+        raised = await Alerting(app.content, app.buttons).raise_alert(
+            s,
+            subject=alex,
+            raised_by=alex,
+            signals=[Signal(severity, (category,), (reason,))],
+            now=app.clock.now(),
+            message_id=None,
+            session_id=None,
+            reply_to=None,
+        )
+    await app.sender.drain()
+    assert raised.alert_id is not None
+    return raised.alert_id
+
+
+async def test_a_new_signal_joins_the_open_alert_and_its_one_chain(drive: Driver) -> None:
+    first = await _signal(drive.app, Severity.HIGH, "craving 9/10 (>=8)", "craving")
+    assert "HIGH alert" in drive.inbox()["sam"][0]
+    again = await _signal(drive.app, Severity.MEDIUM, "craving 9 vs usual 3", "craving_spike")
+    assert again == first
+    assert drive.inbox() == {"sam": [f"🔺 More on alert #{first} (Alex): craving 9 vs usual 3"]}
+    alert = await load_alert(drive.app, first)
+    assert (alert.severity, alert.categories) == ("high", ["craving", "craving_spike"])
+    assert alert.reasons == ["craving 9/10 (>=8)", "craving 9 vs usual 3"]
+    await drive.at(30)  # the chain moves on once, for the one alert, carrying both reasons
+    inbox = drive.inbox()
+    assert list(inbox) == ["riley"] and len(inbox["riley"]) == 1
+    assert "craving 9 vs usual 3" in inbox["riley"][0]
+    assert [e.detail["alert_id"] for e in await drive.audits("alert.updated")] == [first]
+
+
+async def test_whoever_took_the_alert_hears_what_is_new_without_buttons(drive: Driver) -> None:
+    first = await _signal(drive.app, Severity.HIGH, "craving 9/10 (>=8)", "craving")
+    await drive.say("sam", f"ACK {first}")
+    drive.inbox()
+    await _signal(drive.app, Severity.HIGH, "used since last check-in: yes")
+    delivered = drive.console.take("sam")
+    assert [m.text for m in delivered] == [f"🔺 More on alert #{first} (Alex): used since last check-in: yes"]
+    assert delivered[0].buttons == ()
+    assert (await load_alert(drive.app, first)).status == AlertStatus.ACKNOWLEDGED
+
+
+async def test_a_graver_signal_opens_an_alert_of_its_own(drive: Driver) -> None:
+    first = await _signal(drive.app, Severity.HIGH, "used since last check-in: yes")
+    drive.inbox()
+    graver = await _signal(drive.app, Severity.CRITICAL, "wrote 'overdose'", "overdose")
+    assert graver != first
+    assert "CRITICAL alert" in drive.inbox()["sam"][0]
+
+
+async def test_a_second_crisis_message_still_gets_the_crisis_reply_and_joins_the_alert(drive: Driver) -> None:
+    await drive.say("alex", "I want to kill myself")
+    first = drive.inbox()
+    assert any("988" in text for text in first["alex"]) and "CRITICAL alert #1" in first["sam"][0]
+    await drive.say("alex", "i really want to die tonight")
+    second = drive.inbox()
+    assert any("988" in text for text in second["alex"])  # never waits on a person, never folded away
+    (more,) = second["sam"]
+    assert more.startswith("🔺 More on alert #1 (Alex): wrote") and "i really want to die tonight" in more

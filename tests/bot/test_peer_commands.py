@@ -121,7 +121,7 @@ async def test_buttons_acknowledge_and_resolve(drive: Driver) -> None:
 
 async def test_plain_ack_takes_the_newest_open_alert(drive: Driver) -> None:
     first = await raise_alert(drive.app, Severity.HIGH)
-    second = await raise_alert(drive.app, Severity.HIGH)
+    second = await raise_alert(drive.app, Severity.HIGH, by="Jordan")  # a worry of its own: its own alert
     drive.inbox()
     await drive.say("sam", "ACK")
     assert f"alert #{second}" in drive.inbox()["sam"][0]
@@ -180,7 +180,9 @@ async def test_history_of_one_pir(drive: Driver) -> None:
     assert "check-in streak 2" in text
     assert "Tue 3 Mar: mood 2, craving 9, used no, safety no, anything_else 'I had a rough night'" in text
     assert "Mon 2 Mar: mood 4, craving 3" in text
-    assert "HIGH craving: open" in text  # the craving of 9 raised an alert
+    # The craving of 9 raised an alert; the trend seen when the check-in ended joined it.
+    assert "#1 Tue 3 Mar HIGH craving, craving_spike: open" in text
+    assert "#2" not in text
     assert "← I had a rough night" in text
     assert "2026-03-03 25 min phone: talked about the rough night" in text
     async with drive.app.db.transaction() as s:
