@@ -61,8 +61,10 @@ async def seed(app: App, *, backup: bool = True, supervisor: bool = True, peer: 
             team.peer_id = None
 
 
-async def raise_alert(app: App, severity: Severity, *, by: str = "Alex") -> int:
-    """An alert about Alex, as the pipeline would raise it, then delivery."""
+async def raise_alert(
+    app: App, severity: Severity, *, by: str = "Alex", reason: str = REASON, category: str = "use"
+) -> int:
+    """An alert about Alex, as the pipeline would raise it, then delivery; returns its id."""
     async with app.db.transaction() as s:
         alex = await resolve(s, "Alex")
         raiser = await resolve(s, by)
@@ -70,7 +72,7 @@ async def raise_alert(app: App, severity: Severity, *, by: str = "Alex") -> int:
             s,
             subject=alex,
             raised_by=raiser,
-            signals=[Signal(severity, ("use",), (REASON,))],
+            signals=[Signal(severity, (category,), (reason,))],
             now=app.clock.now(),
             message_id=None,
             session_id=None,

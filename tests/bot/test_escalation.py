@@ -19,7 +19,6 @@ from bot.channels.console import ConsoleChannel
 from bot.clock import ManualClock
 from bot.people import add_person, resolve
 from bot.scheduler import tick
-from bot.triage import Alerting, Signal
 from config.settings import Settings
 from flows.severity import Severity
 from storage.models import (
@@ -382,28 +381,12 @@ async def raise_alert_without_drain(app: App) -> None:
 # -- one alert per open worry ---------------------------------------------------------------------------
 
 
-async def _signal(app: App, severity: Severity, reason: str, category: str = "use") -> int:
-    async with app.db.transaction() as s:
-        alex = await resolve(s, "Alex")
-        raised = await Alerting(app.content, app.buttons).raise_alert(
-            s,
-            subject=alex,
-            raised_by=alex,
-            signals=[Signal(severity, (category,), (reason,))],
-            now=app.clock.now(),
-            message_id=None,
-            session_id=None,
-            reply_to=None,
-        )
-    await app.sender.drain()
-    assert raised.alert_id is not None
-    return raised.alert_id
-
-
 async def test_a_new_signal_joins_the_open_alert_and_its_one_chain(drive: Driver) -> None:
-    first = await _signal(drive.app, Severity.HIGH, "craving 9/10 (>=8)", "craving")
+    first = await raise_alert(drive.app, Severity.HIGH, reason="craving 9/10 (>=8)", category="craving")
     assert "HIGH alert" in drive.inbox()["sam"][0]
-    again = await _signal(drive.app, Severity.MEDIUM, "craving 9 vs usual 3", "craving_spike")
+    again = await raise_alert(
+        drive.app, Severity.MEDIUM, reason="craving 9 vs usual 3", category="craving_spike"
+    )
     assert again == first
     assert drive.inbox() == {"sam": [f"🔺 More on alert #{first} (Alex): craving 9 vs usual 3"]}
     alert = await load_alert(drive.app, first)
@@ -417,10 +400,10 @@ async def test_a_new_signal_joins_the_open_alert_and_its_one_chain(drive: Driver
 
 
 async def test_whoever_took_the_alert_hears_what_is_new_without_buttons(drive: Driver) -> None:
-    first = await _signal(drive.app, Severity.HIGH, "craving 9/10 (>=8)", "craving")
+    first = await raise_alert(drive.app, Severity.HIGH, reason="craving 9/10 (>=8)", category="craving")
     await drive.say("sam", f"ACK {first}")
     drive.inbox()
-    await _signal(drive.app, Severity.HIGH, "used since last check-in: yes")
+    await raise_alert(drive.app, Severity.HIGH, reason="used since last check-in: yes")
     delivered = drive.console.take("sam")
     assert [m.text for m in delivered] == [f"🔺 More on alert #{first} (Alex): used since last check-in: yes"]
     assert delivered[0].buttons == ()
@@ -428,9 +411,9 @@ async def test_whoever_took_the_alert_hears_what_is_new_without_buttons(drive: D
 
 
 async def test_a_graver_signal_opens_an_alert_of_its_own(drive: Driver) -> None:
-    first = await _signal(drive.app, Severity.HIGH, "used since last check-in: yes")
+    first = await raise_alert(drive.app, Severity.HIGH, reason="used since last check-in: yes")
     drive.inbox()
-    graver = await _signal(drive.app, Severity.CRITICAL, "wrote 'overdose'", "overdose")
+    graver = await raise_alert(drive.app, Severity.CRITICAL, reason="wrote 'overdose'", category="overdose")
     assert graver != first
     assert "CRITICAL alert" in drive.inbox()["sam"][0]
 
