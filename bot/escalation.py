@@ -8,7 +8,7 @@ page and the timer after it commit together: after a crash a step is redone or w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from storage.models import (
 from storage.repo import audit, identities_of
 
 ICONS = {"critical": "🚨", "high": "⚠️", "medium": "ℹ️"}
+Rows = tuple[tuple[Button, ...], ...]  # keyboard rows of an outbound message
 
 
 @dataclass(slots=True)
@@ -226,7 +227,7 @@ class Escalation:
             message_id=message,  # written as the message's id (storage.appends)
         )
 
-    def alert_buttons(self, alert_id: int, locale: str) -> tuple[tuple[Button, ...], ...]:
+    def alert_buttons(self, alert_id: int, locale: str) -> Rows:
         messages = self._content.messages
         return (
             (
@@ -326,7 +327,7 @@ class Escalation:
                 severity=alert.severity.upper(),
                 minutes=int((now - alert.acknowledged_at).total_seconds() // 60),
             )
-            rows: tuple[tuple[Button, ...], ...] = ()
+            rows: Rows = ()
             if self._buttons.get(identity.channel, False):
                 rows = (
                     (
@@ -420,27 +421,22 @@ class Escalation:
         )
         subject = await s.get(Person, alert.person_id)
         assert subject is not None and alert.id is not None
-        queued = 0
-        told = [*alert.notified, *([alert.acknowledged_by] if alert.acknowledged_by is not None else [])]
-        for pid in dict.fromkeys(told):
-            person = await s.get(Person, pid)
-            identity, _ = await reachable(s, person)
-            if person is None or identity is None:
-                continue
-            messages = self._content.messages
-            what = "; ".join(reasons)
-            text = messages.text(
-                "alert_update", person.locale, alert_id=alert.id, name=subject.name, reasons=what
+        alert_id = alert.id
+
+        def compose(person: Person, identity: ChannelIdentity) -> tuple[str, Rows]:
+            text = self._content.messages.text(
+                "alert_update",
+                person.locale,
+                alert_id=alert_id,
+                name=subject.name,
+                reasons="; ".join(reasons),
             )
-            rows: tuple[tuple[Button, ...], ...] = ()
             if alert.status == AlertStatus.OPEN and self._buttons.get(identity.channel, False):
-                rows = self.alert_buttons(alert.id, person.locale)  # still nobody's: one tap from here too
-            queue_message(s, identity, text, MessageKind.ALERT, now, rows)
-            audit(
-                s, now, "system", "alert.team_told", alert.person_id, alert_id=alert.id, to=pid, what="more"
-            )
-            queued += 1
-        return queued
+                return text, self.alert_buttons(alert_id, person.locale)  # still nobody's: one tap
+            return text, ()
+
+        told = [*alert.notified, *([alert.acknowledged_by] if alert.acknowledged_by is not None else [])]
+        return await self._tell(s, alert, told, "more", now, compose)
 
     async def _tell_team(
         self, s: AsyncSession, alert: Alert, by: Person, key: str, now: datetime, *, note: str
@@ -449,23 +445,36 @@ class Escalation:
         subject = await s.get(Person, alert.person_id)
         assert subject is not None and subject.id is not None
         team = await s.get(CareTeam, subject.id)
-        recipients = list(
-            dict.fromkeys([*alert.notified, *([team.peer_id] if team and team.peer_id else [])])
-        )
+        recipients = [*alert.notified, *([team.peer_id] if team and team.peer_id else [])]
+        messages = self._content.messages
+
+        def compose(person: Person, _identity: ChannelIdentity) -> tuple[str, Rows]:
+            text = messages.text(key, person.locale, who=by.name, alert_id=alert.id, name=subject.name)
+            if note:
+                text += " " + messages.text("team_note", person.locale, note=note)
+            return text, ()
+
+        return await self._tell(s, alert, [pid for pid in recipients if pid != by.id], key, now, compose)
+
+    async def _tell(
+        self,
+        s: AsyncSession,
+        alert: Alert,
+        recipients: Iterable[int],
+        what: str,
+        now: datetime,
+        compose: Callable[[Person, ChannelIdentity], tuple[str, Rows]],
+    ) -> int:
+        """Queue a message about `alert` to each reachable recipient (once each), audited as `what`."""
         queued = 0
-        for pid in recipients:
-            if pid == by.id:
-                continue
+        for pid in dict.fromkeys(recipients):
             person = await s.get(Person, pid)
             identity, _ = await reachable(s, person)
             if person is None or identity is None:
                 continue
-            messages = self._content.messages
-            text = messages.text(key, person.locale, who=by.name, alert_id=alert.id, name=subject.name)
-            if note:
-                text += " " + messages.text("team_note", person.locale, note=note)
-            queue_message(s, identity, text, MessageKind.ALERT, now)
-            audit(s, now, "system", "alert.team_told", alert.person_id, alert_id=alert.id, to=pid, what=key)
+            text, rows = compose(person, identity)
+            queue_message(s, identity, text, MessageKind.ALERT, now, rows)
+            audit(s, now, "system", "alert.team_told", alert.person_id, alert_id=alert.id, to=pid, what=what)
             queued += 1
         return queued
 

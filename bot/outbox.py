@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # How long the sender works through one fetched batch before fetching the rest again, so opt-outs and
 # newly queued higher-priority messages are never more than this out of date.
-OPT_OUT_RECHECK_SECONDS = 1.0
+BATCH_SECONDS = 1.0
 
 # Kinds that may reach an opted-out identity: the opt-out confirmation itself, and crisis resources
 # for a person who has just written to us.
@@ -270,7 +270,7 @@ class OutboxSender:
         Results are written as sends finish: while one write is in flight the next sends go on, and
         their results share the following write, so a fast channel is not held to one transaction per
         message and a slow one still has each result saved at once. A batch stops early, and the rest
-        is fetched again (priorities and opt-outs read afresh), after `OPT_OUT_RECHECK_SECONDS`, when
+        is fetched again (priorities and opt-outs read afresh), after `BATCH_SECONDS`, when
         an alert is waiting, or when the provider reports an opt-out we had not seen.
         """
         began = time.monotonic()
@@ -289,7 +289,7 @@ class OutboxSender:
                         writing.result()  # a failed write stops the batch here
                     writing = asyncio.create_task(self._record(done))
                     done = []
-                if self._urgent.is_set() or time.monotonic() - began > OPT_OUT_RECHECK_SECONDS:
+                if self._urgent.is_set() or time.monotonic() - began > BATCH_SECONDS:
                     break
         finally:
             # Whatever was sent is recorded, even on the way out: unrecorded, it would be sent again.

@@ -361,7 +361,8 @@ class Pipeline:
             if inbound.provider_id in seen:
                 turns.append(None)
                 continue
-            seen.add(inbound.provider_id)  # a repeat later in this batch is a duplicate too
+            if inbound.provider_id is not None:
+                seen.add(inbound.provider_id)  # a repeat later in this batch is a duplicate too
             identity = await lookups.identity(inbound.channel, inbound.address)
             person_id = identity.person_id if identity is not None else None
             kind = MessageKind.TEXT if inbound.payload is None else MessageKind.ANSWER
@@ -479,10 +480,14 @@ class Pipeline:
         else:
             text = self._content.messages.text("unknown_sender", "en", program=self._program)
             kind = MessageKind.SYSTEM
+        self._reply_to_stranger(turn, text, kind)
+
+    def _reply_to_stranger(self, turn: _Turn, text: str, kind: MessageKind) -> None:
+        """Answer an address we know no person for (there is no identity to queue to)."""
         queue_to(
             turn.s,
-            channel=inbound.channel,
-            address=inbound.address,
+            channel=turn.inbound.channel,
+            address=turn.inbound.address,
             person_id=None,
             text=text,
             kind=kind,
@@ -496,16 +501,7 @@ class Pipeline:
         joined = await redeem_invite(turn.s, code, inbound.channel, inbound.address, turn.now)
         if joined is None:
             text = messages.text("invite_invalid", "en", program=self._program)
-            queue_to(
-                turn.s,
-                channel=inbound.channel,
-                address=inbound.address,
-                person_id=None,
-                text=text,
-                kind=MessageKind.SYSTEM,
-                now=turn.now,
-            )
-            turn.outcome.queued += 1
+            self._reply_to_stranger(turn, text, MessageKind.SYSTEM)
             return
         turn.person, turn.identity = joined
         turn.outcome.person_id = turn.person.id

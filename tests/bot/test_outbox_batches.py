@@ -131,7 +131,7 @@ class StopDuringFirstSend(ConsoleChannel):
 async def test_a_stop_handled_mid_batch_withholds_the_rest_of_the_batch(
     app: App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.outbox, "OPT_OUT_RECHECK_SECONDS", 0.0)  # every send is past the interval
+    monkeypatch.setattr(bot.outbox, "BATCH_SECONDS", 0.0)  # every send is past the interval
     idents = await _people(app, "Alex", "Pat")
     async with app.db.transaction() as s:
         for number in range(6):  # one batch: alex 0, pat 0, alex 1, pat 1, ...

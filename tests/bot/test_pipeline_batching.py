@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -202,6 +203,20 @@ async def test_messages_from_one_address_in_a_burst_are_handled_in_order_one_per
     for who in others:
         (reply,) = texts(console, who)
         assert "cravings" in reply
+
+
+async def test_messages_without_a_provider_id_in_one_batch_are_each_handled(
+    app: App, console: ConsoleChannel
+) -> None:
+    """A channel may give no provider id (the console does not): no id is no duplicate."""
+    ids = await enrol(app, 3, console=console)
+    messages = [replace(inbound(app, who, "4"), provider_id=None) for who in ids]
+    with counting_commits(app) as commits:
+        outcomes = await burst(app, messages)
+    assert len(commits) == 1  # one batch
+    assert [o.duplicate for o in outcomes] == [False, False, False]
+    got = {(p, s, v) for p, s, v, _ in await answers(app)}
+    assert got == {(ids[who], "mood", 4) for who in ids}
 
 
 async def test_a_message_repeated_within_a_burst_is_handled_once(app: App, console: ConsoleChannel) -> None:
