@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from flows.concepts import DROP, POSSIBLE, ConceptError, ConceptSet
 from flows.severity import Severity, max_severity
 
 if TYPE_CHECKING:
@@ -35,7 +36,33 @@ if TYPE_CHECKING:
 class Match:
     category: str
     severity: Severity
-    phrase: str  # the text span that matched, as written by the person
+    phrase: str  # the text span that matched, as written by the person ("" for the model)
+    source: str = "lexicon"  # "lexicon", "concepts" or "model"
+    concepts: tuple[str, ...] = ()
+    modifiers: tuple[str, ...] = ()
+    experiencer: str = "self"  # who is in danger: "self" (the writer) or "other"
+    possible: bool = False  # a possible crisis: critical words under a hedge, or the model alone
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phrase": self.phrase,
+            "category": self.category,
+            "severity": self.severity.value,
+            "source": self.source,
+            "concepts": list(self.concepts),
+            "modifiers": list(self.modifiers),
+            "experiencer": self.experiencer,
+            "possible_crisis": self.possible,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScore:
+    """The statistical model's probabilities for one text: critical, and any alert (high or critical)."""
+
+    critical: float
+    alert: float
+    version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,32 +70,60 @@ class TriageResult:
     severity: Severity
     categories: tuple[str, ...]
     matches: tuple[Match, ...]
+    model: ModelScore | None = None
 
     @classmethod
-    def from_matches(cls, matches: Iterable[Match]) -> TriageResult:
+    def from_matches(cls, matches: Iterable[Match], model: ModelScore | None = None) -> TriageResult:
         """Severity is the worst match; categories are ordered worst first, then as found."""
         unique = tuple(dict.fromkeys(matches))
         if not unique:
-            return NO_FLAGS
+            return NO_FLAGS if model is None else cls(Severity.NONE, (), (), model)
         worst: dict[str, int] = {}
         for m in unique:
             worst[m.category] = max(worst.get(m.category, 0), m.severity.rank())
         categories = sorted(worst, key=lambda c: -worst[c])  # stable: first found first
         severity = max_severity(*(m.severity for m in unique))
-        return cls(severity, tuple(categories), unique)
+        return cls(severity, tuple(categories), unique, model)
+
+    @property
+    def possible_crisis(self) -> bool:
+        """Paged at high because a crisis is possible, not certain: the person gets a gentle reply."""
+        return self.severity is Severity.HIGH and any(m.possible for m in self.matches)
+
+    @property
+    def experiencer(self) -> str:
+        """ "other" when every finding at the worst severity is about someone else."""
+        worst = [m for m in self.matches if m.severity is self.severity]
+        return "other" if worst and all(m.experiencer == "other" for m in worst) else "self"
 
     def merge(self, *others: TriageResult) -> TriageResult:
         """One result from several sources (free text, trends, structured answers)."""
-        return TriageResult.from_matches(m for r in (self, *others) for m in r.matches)
+        model = next((r.model for r in (self, *others) if r.model is not None), None)
+        return TriageResult.from_matches((m for r in (self, *others) for m in r.matches), model)
 
     def to_json(self, *, detailed: bool = False) -> dict[str, Any]:
-        """`matches` lists the matched phrases, or {"phrase", "category"} objects if `detailed`."""
+        """`matches` lists the matched phrases, or {"phrase", "category", ...} objects if `detailed`;
+        `findings` always explains each one (source, concepts, modifiers, experiencer)."""
         matches: list[Any]
         if detailed:
-            matches = [{"phrase": m.phrase, "category": m.category} for m in self.matches]
+            matches = [m.to_json() for m in self.matches]
         else:
-            matches = list(dict.fromkeys(m.phrase for m in self.matches))
-        return {"severity": self.severity.value, "categories": list(self.categories), "matches": matches}
+            matches = list(dict.fromkeys(m.phrase for m in self.matches if m.phrase))
+        out: dict[str, Any] = {
+            "severity": self.severity.value,
+            "categories": list(self.categories),
+            "matches": matches,
+            "possible_crisis": self.possible_crisis,
+            "experiencer": self.experiencer if self.matches else None,
+            "findings": [m.to_json() for m in self.matches],
+        }
+        if self.model is not None:
+            out["model"] = {
+                "critical": round(self.model.critical, 4),
+                "alert": round(self.model.alert, 4),
+                "version": self.model.version,
+            }
+        return out
 
 
 NO_FLAGS = TriageResult(Severity.NONE, (), ())
@@ -798,7 +853,9 @@ class _Matcher:
                 found[i] = at[i] if anchored[i] else None
         return found
 
-    def hits(self, s: str) -> list[_Hit]:
+    def hits(self, s: str, *, shields: bool = False) -> tuple[list[_Hit], _Shields]:
+        """The flags that stand in `s`, and the idiom and denial spans that cancel flags (computed
+        even without flags when `shields`: the concept rules are cancelled by them too)."""
         found = self.candidates(s)
         items = self.items
         flags: list[_Hit] = []
@@ -815,8 +872,8 @@ class _Matcher:
                 flags += [_Hit(m.start(), m.end(), item, category) for m in rx.finditer(s)]
             else:
                 flags += [_Hit(m.start(), m.end(), item, category) for p in at if (m := rx.match(s, p))]
-        if not flags:
-            return []
+        if not flags and not shields:
+            return [], _Shields(self, s, [], [])
         safe: list[tuple[int, int]] = []
         denied: list[tuple[int, int]] = []
         for item, at in others:
@@ -829,25 +886,57 @@ class _Matcher:
                 safe += spans
             else:
                 denied += [(a, b) for a, b in spans if not self.breaker.match(s, b)]
-        kept = [h for h in flags if not _cancelled(h, safe, denied) and not _negated(h, s)]
-        return _dedupe(kept)
+        shield = _Shields(self, s, safe, denied)
+        kept = [
+            h for h in flags if not shield.cancels(h.start, h.end, h.category.severity) and not _negated(h, s)
+        ]
+        return _dedupe(kept), shield
 
 
-def _cancelled(hit: _Hit, safe: Sequence[tuple[int, int]], denied: Sequence[tuple[int, int]]) -> bool:
-    if hit.category.severity is _CRITICAL:
-        return any(a <= hit.start and hit.end <= b for a, b in (*safe, *denied))
-    return any(a < hit.end and hit.start < b for a, b in safe)
+@dataclass(frozen=True, slots=True)
+class _Shields:
+    """A message's idioms and denials, to cancel a span found by the lexicon or the concepts."""
+
+    matcher: _Matcher
+    s: str
+    safe: Sequence[tuple[int, int]]
+    denied: Sequence[tuple[int, int]]
+
+    def cancels(self, start: int, end: int, severity: Severity) -> bool:
+        if severity is _CRITICAL:
+            return any(a <= start and end <= b for a, b in (*self.safe, *self.denied))
+        return any(a < end and start < b for a, b in self.safe)
+
+    def negates(self, start: int, end: int, category: str) -> bool:
+        """A high finding of the concepts under any lexicon's negation ("didn't"), or followed by
+        its category's own cues there ("wanted to drink but didn't")."""
+        lexicons = {id(it.lexicon): it.lexicon for it in self.matcher.items}
+        for lex in lexicons.values():
+            if _negated_at(lex, self.s, start, end):
+                return True
+            own = next((c for c in lex.categories if c.name == category), None)
+            if (
+                own is not None
+                and own.unless_followed_by is not None
+                and own.unless_followed_by.match(self.s, end)
+            ):
+                return True
+        return False
 
 
 def _negated(hit: _Hit, s: str) -> bool:
     category, lexicon = hit.category, hit.item.lexicon
     if not category.negatable:
         return False
-    if lexicon.negation_after.match(s, hit.end) or (
-        category.unless_followed_by is not None and category.unless_followed_by.match(s, hit.end)
-    ):
+    if category.unless_followed_by is not None and category.unless_followed_by.match(s, hit.end):
         return True
-    before = s[: hit.start]
+    return _negated_at(lexicon, s, hit.start, hit.end)
+
+
+def _negated_at(lexicon: Lexicon, s: str, start: int, end: int) -> bool:
+    if lexicon.negation_after.match(s, end):
+        return True
+    before = s[:start]
     clause_start = 0
     for m in lexicon.clause_break.finditer(before):
         clause_start = m.end()
@@ -866,14 +955,32 @@ def _dedupe(hits: list[_Hit]) -> list[_Hit]:
     return kept
 
 
-class Triage:
-    """Free-text triage over every configured language."""
+class Scorer(Protocol):
+    """The statistical recall net (`flows.triage_model.TriageModel`)."""
 
-    def __init__(self, lexicons: Mapping[str, Lexicon], thresholds: TrendThresholds | None = None) -> None:
+    critical_threshold: float
+    alert_threshold: float
+
+    def score(self, text: str) -> ModelScore: ...
+
+
+class Triage:
+    """Free-text triage over every configured language: the lexicon's phrases, the concept rules
+    and their modifiers (`flows.concepts`), and the statistical model, which may only raise."""
+
+    def __init__(
+        self,
+        lexicons: Mapping[str, Lexicon],
+        thresholds: TrendThresholds | None = None,
+        concepts: ConceptSet | None = None,
+        model: Scorer | None = None,
+    ) -> None:
         if not lexicons:
             raise LexiconError("no triage lexicons configured")
         self.lexicons = dict(lexicons)
         self.thresholds = thresholds
+        self.concepts = concepts if concepts is not None else ConceptSet({})
+        self.model = model
         self._all = _Matcher([(lex, True) for lex in self.lexicons.values()])
         # a given language is checked in full, every other one for its critical phrases
         self._by_lang = {
@@ -898,7 +1005,11 @@ class Triage:
             lexicons[path.stem] = Lexicon.from_mapping(path.stem, data or {}, str(path))
         if not lexicons:
             raise LexiconError(f"{triage_dir}: no lexicon files (expected en.yaml, es.yaml, ...)")
-        return cls(lexicons, load_thresholds(config_dir))
+        try:
+            concepts = ConceptSet.load(config_dir)
+        except ConceptError as exc:
+            raise LexiconError(str(exc)) from None
+        return cls(lexicons, load_thresholds(config_dir), concepts)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -907,20 +1018,74 @@ class Triage:
     def assess(self, text: str, lang: str | None = None) -> TriageResult:
         """Red flags in one free-text message. `lang` None checks every language in full; a
         given language is checked in full and the others for their critical phrases."""
+        text = self.concepts.expand_emoji(text)
         norm = _normalize(text)
         if not norm:
             return NO_FLAGS
         s = " " + norm
         matcher = self._all if lang is None else self._by_lang.get(lang.split("-")[0].lower(), self._all)
-        hits = matcher.hits(s)
-        if not hits:
-            return NO_FLAGS
-        to_original = _OffsetMap(text)
+        analyses = self.concepts.analyse(norm)
+        findings = self.concepts.findings(analyses)
+        hits, shields = matcher.hits(s, shields=bool(findings))
+        to_original: _OffsetMap | None = None
         matches = []
         for h in hits:
             start = h.start
             while s[start] in " .":
                 start += 1
+            severity = h.category.severity
+            mods, effect, experiencer = ConceptSet.about(analyses, start - 1, h.end - 1, severity)
+            if effect == DROP:
+                continue
+            to_original = to_original or _OffsetMap(text)
             phrase = to_original.span(start - 1, h.end - 1) or s[start : h.end]
-            matches.append(Match(h.category.name, h.category.severity, phrase))
-        return TriageResult.from_matches(matches)
+            possible = effect == POSSIBLE and severity is Severity.CRITICAL
+            matches.append(
+                Match(
+                    h.category.name,
+                    Severity.HIGH if possible else severity,
+                    phrase,
+                    modifiers=mods,
+                    experiencer=experiencer,
+                    possible=possible,
+                )
+            )
+        for f in findings:
+            if f.effect == DROP:
+                continue
+            if any(m.category == f.category and m.source == "lexicon" for m in matches):
+                continue  # the lexicon has said it, in the person's own words
+            a, b = ConceptSet.words(analyses, f)
+            if shields.cancels(a + 1, b + 1, f.severity) or (
+                f.severity is not Severity.CRITICAL and shields.negates(a + 1, b + 1, f.category)
+            ):
+                continue  # an idiom or a denial the lexicon knows ("this homework is killing me")
+            to_original = to_original or _OffsetMap(text)
+            possible = f.effect == POSSIBLE and f.severity is Severity.CRITICAL
+            matches.append(
+                Match(
+                    f.category,
+                    Severity.HIGH if possible else f.severity,
+                    to_original.span(a, b) or norm[a:b],
+                    source="concepts",
+                    concepts=f.concepts,
+                    modifiers=f.modifiers,
+                    experiencer=f.experiencer,
+                    possible=possible,
+                )
+            )
+        score = self.model.score(text) if self.model is not None else None
+        if score is not None and self.model is not None:
+            matches += self._model_matches(score, self.model, matches)
+        return TriageResult.from_matches(matches, score)
+
+    @staticmethod
+    def _model_matches(score: ModelScore, model: Scorer, matches: Sequence[Match]) -> list[Match]:
+        """The model only raises: a critical score where nothing else is critical is a possible
+        crisis; an alert score where nothing else is flagged is a page at high."""
+        worst = max_severity(*(m.severity for m in matches))
+        if score.critical >= model.critical_threshold and worst is not Severity.CRITICAL:
+            return [Match("possible_crisis", Severity.HIGH, "", source="model", possible=True)]
+        if score.alert >= model.alert_threshold and worst is Severity.NONE:
+            return [Match("possible_risk", Severity.HIGH, "", source="model")]
+        return []

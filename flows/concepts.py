@@ -1,0 +1,584 @@
+"""Concept rules in the ConText style: concepts matched in any person and with words in between,
+modifiers scoped to their clause, an experiencer on each finding, and rules that compose concepts.
+
+Pure logic: the only I/O is reading `config/triage/concepts/<lang>.yaml` in `ConceptSet.load`.
+
+A message is folded (`flows.triage.normalize`, after the listed emoji become words), split into
+tokens, and each token stemmed per language (snowball), so "relapsed", "relapsing" and "relapses"
+are one word to a concept and "voy a ponerme" is "pon". Every language's concepts are tried on
+every message: Spanglish needs both.
+
+- A concept is a list of terms; a term is words in order, in one clause, with up to `gap` other
+  words between two of them ("my chest is so tight" matches "chest tight").
+- A modifier is a list of cue terms with a direction (`forward`: concepts after the cue in its
+  clause, `backward`: before it, `both`) and an effect: `drop` (the finding does not count:
+  history, media, a reported denial, a hypothetical, hyperbole) or `possible` (a critical finding
+  becomes a "possible crisis", paged at high: negation and hedging never silence a crisis word).
+  Clauses end at punctuation and at the file's `terminators` ("but", "pero").
+- The experiencer of a finding is "other" when the nearest person word before it in its clause,
+  or a reflexive inside it, is third person ("my son says he...", "se va a matar"), else "self".
+- A rule names a category, a severity and the concepts that must all be found (`a|b`: either),
+  in one clause or anywhere in the message (`within: message`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import snowballstemmer
+import yaml
+
+from flows.severity import Severity
+
+STEMMERS = {"en": "english", "es": "spanish"}
+DROP, POSSIBLE, KEEP = "drop", "possible", "keep"
+_EFFECTS = (DROP, POSSIBLE, KEEP)
+_DIRECTIONS = ("forward", "backward", "both")
+
+
+class ConceptError(ValueError):
+    """A concept file that cannot be used; the message names the file and entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Word:
+    options: tuple[tuple[str, str], ...]  # (kind, value): "stem", "exact" or "prefix"
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    source: str
+    words: tuple[_Word, ...]
+    gap: int
+
+
+@dataclass(frozen=True, slots=True)
+class Modifier:
+    name: str
+    critical: str  # its effect on a critical finding: DROP, POSSIBLE or KEEP
+    high: str  # on a high one (POSSIBLE means KEEP there: high is already a page)
+    direction: str
+    cues: tuple[_Term, ...]
+    window: int  # words between the cue and the finding, at most
+    lexicon: bool  # applies to the lexicon's matches too
+
+    def effect(self, severity: Severity) -> str:
+        return self.critical if severity is Severity.CRITICAL else self.high
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    category: str
+    severity: Severity
+    needs: tuple[tuple[str, ...], ...]  # every slot: one of these concepts
+    within_message: bool
+    possible: bool  # a critical rule that only ever says "possible crisis"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule that fired: where, on which concepts, under which modifiers, about whom."""
+
+    category: str
+    severity: Severity
+    start: int  # token positions, end exclusive
+    end: int
+    concepts: tuple[str, ...]
+    modifiers: tuple[str, ...]
+    effect: str  # the strongest modifier effect: DROP, POSSIBLE or KEEP
+    experiencer: str  # "self" or "other"
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    concept: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    """One concept file, compiled."""
+
+    language: str
+    emoji: Mapping[str, str]
+    terminators: tuple[_Term, ...]
+    concepts: Mapping[str, tuple[_Term, ...]]
+    modifiers: tuple[Modifier, ...]
+    pseudo: tuple[_Term, ...]
+    self_words: tuple[_Term, ...]
+    other_words: tuple[_Term, ...]
+    rules: tuple[Rule, ...]
+
+
+class _Stems:
+    """token -> stem, per language; words repeat across messages, so this is mostly dict hits."""
+
+    def __init__(self) -> None:
+        self._stemmers = {lang: snowballstemmer.stemmer(name) for lang, name in STEMMERS.items()}
+        self._cache: dict[str, dict[str, str]] = {lang: {} for lang in STEMMERS}
+
+    def stem(self, lang: str, token: str) -> str:
+        cache = self._cache[lang]
+        got = cache.get(token)
+        if got is None:
+            if len(cache) > 100_000:
+                cache.clear()
+            got = cache[token] = str(self._stemmers[lang].stemWord(token))
+        return got
+
+
+STEMS = _Stems()
+
+_TOP_KEYS = frozenset(
+    {"language", "gap", "emoji", "terminators", "pseudo", "concepts", "modifiers", "experiencer", "rules"}
+)
+_MOD_KEYS = frozenset({"effect", "direction", "cues", "window", "lexicon"})
+_RULE_KEYS = frozenset({"category", "severity", "all", "within", "possible"})
+_WORD = re.compile(r"[a-z0-9']+")
+_PIECE = re.compile(r"\([^)]*\)?|[^\s()]+")
+
+
+class _Builder:
+    def __init__(self, language: str, data: Mapping[str, Any], source: str) -> None:
+        self.language, self.data, self.source = language, data, source
+        self.gap = 2
+
+    def fail(self, where: str, why: str) -> ConceptError:
+        return ConceptError(f"{self.source}: {where}: {why}")
+
+    def strings(self, value: Any, where: str) -> list[str]:
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(where, "expected a list of terms (quote each one)")
+        return value
+
+    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(where, "expected a mapping")
+        return value
+
+    def word(self, token: str, where: str) -> _Word:
+        from flows.triage import normalize  # noqa: PLC0415  (triage imports this module)
+
+        options: list[tuple[str, str]] = []
+        for alt in token.split("|"):
+            kind = "exact" if alt.startswith("=") else "prefix" if alt.endswith("*") else "stem"
+            bare = normalize(alt.strip("=*")).replace(" ", "")
+            if not bare or not _WORD.fullmatch(bare):
+                raise self.fail(where, f"cannot use {alt!r} as a word")
+            value = STEMS.stem(self.language, bare) if kind == "stem" else bare
+            options.append((kind, value))
+        return _Word(tuple(options))
+
+    def term(self, text: str, where: str) -> list[_Term]:
+        """One term, or several when it has (a b|c d) groups: one per combination."""
+        pieces: list[list[list[str]]] = []  # per place: alternatives, each a list of words
+        gap = self.gap
+        for m in _PIECE.finditer(text):
+            piece = m.group()
+            if piece == "...":
+                gap = 5
+            elif piece.startswith("("):
+                if not piece.endswith(")") or not piece[1:-1].strip():
+                    raise self.fail(where, f"{text!r}: a group is (words|other words)")
+                pieces.append([alt.split() for alt in piece[1:-1].split("|")])
+            else:
+                pieces.append([[piece]])
+        if not pieces or any(not alt for options in pieces for alt in options):
+            raise self.fail(where, f"{text!r}: an empty term or alternative")
+        terms = []
+        for combo in product(*pieces):
+            words = [self.word(w, where) for alt in combo for w in alt]
+            terms.append(_Term(text, tuple(words), gap))
+        return terms
+
+    def terms(self, value: Any, where: str) -> tuple[_Term, ...]:
+        return tuple(
+            term for i, t in enumerate(self.strings(value, where)) for term in self.term(t, f"{where}[{i}]")
+        )
+
+    def build(self) -> Language:
+        data = self.mapping(self.data, "top level")
+        unknown = sorted(set(data) - _TOP_KEYS)
+        if unknown:
+            raise self.fail("top level", f"unknown key(s) {unknown}; allowed: {sorted(_TOP_KEYS)}")
+        if data.get("language", self.language) != self.language:
+            raise self.fail(
+                "language", f"says {data.get('language')!r} but the file is for {self.language!r}"
+            )
+        if self.language not in STEMMERS:
+            raise self.fail("language", f"no stemmer for {self.language!r} (have {sorted(STEMMERS)})")
+        gap = data.get("gap", 2)
+        if not isinstance(gap, int) or isinstance(gap, bool) or not 0 <= gap <= 6:
+            raise self.fail("gap", "expected a whole number of words, 0 to 6")
+        self.gap = gap
+        emoji = {str(k): str(v) for k, v in self.mapping(data.get("emoji"), "emoji").items()}
+        concepts = {
+            str(name): self.terms(terms, f"concepts.{name}")
+            for name, terms in self.mapping(data.get("concepts"), "concepts").items()
+        }
+        for name, terms in concepts.items():
+            if not terms:
+                raise self.fail(f"concepts.{name}", "a concept needs at least one term")
+        modifiers = []
+        for name, raw in self.mapping(data.get("modifiers"), "modifiers").items():
+            spec = self.mapping(raw, f"modifiers.{name}")
+            if set(spec) - _MOD_KEYS:
+                raise self.fail(f"modifiers.{name}", f"unknown key(s); allowed: {sorted(_MOD_KEYS)}")
+            effect, direction = spec.get("effect", DROP), spec.get("direction", "forward")
+            by_severity = effect if isinstance(effect, Mapping) else {"critical": effect, "high": effect}
+            if set(by_severity) - {"critical", "high"} or not all(
+                v in _EFFECTS for v in by_severity.values()
+            ):
+                raise self.fail(
+                    f"modifiers.{name}.effect", "expected drop, possible or keep, or {critical: .., high: ..}"
+                )
+            if direction not in _DIRECTIONS:
+                raise self.fail(f"modifiers.{name}.direction", f"expected one of {list(_DIRECTIONS)}")
+            cues = self.terms(spec.get("cues"), f"modifiers.{name}.cues")
+            window, lexicon = spec.get("window", 8), spec.get("lexicon", True)
+            if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= 20:
+                raise self.fail(f"modifiers.{name}.window", "expected a whole number of words, 0 to 20")
+            if not isinstance(lexicon, bool):
+                raise self.fail(f"modifiers.{name}.lexicon", "expected true or false")
+            critical, high = by_severity.get("critical", DROP), by_severity.get("high", DROP)
+            high = KEEP if high == POSSIBLE else high
+            modifiers.append(Modifier(str(name), critical, high, direction, cues, window, lexicon))
+        people = self.mapping(data.get("experiencer"), "experiencer")
+        rules = tuple(self.rule(r, f"rules[{i}]", concepts) for i, r in enumerate(data.get("rules") or []))
+        return Language(
+            language=self.language,
+            emoji=emoji,
+            terminators=self.terms(data.get("terminators"), "terminators"),
+            concepts=concepts,
+            modifiers=tuple(modifiers),
+            pseudo=self.terms(data.get("pseudo"), "pseudo"),
+            self_words=self.terms(people.get("self"), "experiencer.self"),
+            other_words=self.terms(people.get("other"), "experiencer.other"),
+            rules=rules,
+        )
+
+    def rule(self, raw: Any, where: str, concepts: Mapping[str, Any]) -> Rule:
+        spec = self.mapping(raw, where)
+        if set(spec) - _RULE_KEYS:
+            raise self.fail(where, f"unknown key(s); allowed: {sorted(_RULE_KEYS)}")
+        try:
+            severity = Severity(str(spec.get("severity")))
+        except ValueError:
+            raise self.fail(where, "severity must be critical or high") from None
+        if severity not in (Severity.CRITICAL, Severity.HIGH):
+            raise self.fail(where, "severity must be critical or high")
+        category = spec.get("category")
+        if not isinstance(category, str) or not category:
+            raise self.fail(where, "a rule needs a category")
+        needs = []
+        for slot in self.strings(spec.get("all"), f"{where}.all"):
+            names = tuple(slot.split("|"))
+            for name in names:
+                if name not in concepts:
+                    raise self.fail(where, f"unknown concept {name!r} (define it under concepts:)")
+            needs.append(names)
+        if not needs:
+            raise self.fail(where, "a rule needs at least one concept under all:")
+        within = spec.get("within", "clause")
+        if within not in ("clause", "message"):
+            raise self.fail(f"{where}.within", "expected clause or message")
+        possible = spec.get("possible", False)
+        if not isinstance(possible, bool) or (possible and severity is not Severity.CRITICAL):
+            raise self.fail(f"{where}.possible", "possible: true is for critical rules only")
+        return Rule(category, severity, tuple(needs), within == "message", possible)
+
+
+# --- matching --------------------------------------------------------------------------------
+
+_Label = tuple[str, str]  # ("concept", name), ("modifier", name), ("self" | "other", "")
+
+
+class _Index:
+    """Terms keyed by their first word, so a message only tries terms that can start in it."""
+
+    def __init__(self, labelled: Iterable[tuple[_Label, _Term]]) -> None:
+        self.by_value: dict[str, list[tuple[_Label, _Term]]] = {}
+        self.prefixes: dict[str, list[tuple[_Label, _Term]]] = {}
+        for label, term in labelled:
+            for kind, value in term.words[0].options:
+                table = self.prefixes if kind == "prefix" else self.by_value
+                table.setdefault(value, []).append((label, term))
+        self.prefix_lengths = sorted({len(p) for p in self.prefixes})
+
+    def find(
+        self, tokens: Sequence[str], stems: Sequence[str], clause: Sequence[int]
+    ) -> list[tuple[_Label, int, int]]:
+        out: list[tuple[_Label, int, int]] = []
+        by_value, prefixes, lengths = self.by_value, self.prefixes, self.prefix_lengths
+        for i, token in enumerate(tokens):
+            candidates = by_value.get(stems[i], [])
+            if token != stems[i]:
+                candidates = candidates + by_value.get(token, [])
+            for n in lengths:
+                if n <= len(token):
+                    candidates = candidates + prefixes.get(token[:n], [])
+            for label, term in candidates:
+                end = _complete(term, i, tokens, stems, clause)
+                if end is not None:
+                    out.append((label, i, end))
+        return out
+
+
+def _word_at(word: _Word, token: str, stem: str) -> bool:
+    for kind, value in word.options:
+        if (kind == "stem" and stem == value) or (kind == "exact" and token == value):
+            return True
+        if kind == "prefix" and token.startswith(value):
+            return True
+    return False
+
+
+def _complete(
+    term: _Term, i: int, tokens: Sequence[str], stems: Sequence[str], clause: Sequence[int]
+) -> int | None:
+    """End of the term started at token i (its first word matched), or None: its other words in
+    order, in the same clause, each at most `gap` words after the previous one."""
+    if not _word_at(term.words[0], tokens[i], stems[i]):
+        return None
+    pos, where = i, clause[i]
+    for word in term.words[1:]:
+        for j in range(pos + 1, min(pos + 2 + term.gap, len(tokens))):
+            if clause[j] != where:
+                return None
+            if _word_at(word, tokens[j], stems[j]):
+                pos = j
+                break
+        else:
+            return None
+    return pos + 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    language: Language
+    breaks: _Index
+    terms: _Index
+
+
+@dataclass(slots=True)
+class _Analysis:
+    """One language's reading of a message: clauses, concept hits, cues and person words."""
+
+    tokens: list[str]
+    stems: list[str]
+    clause: list[int]
+    concepts: list[_Hit]
+    cues: list[tuple[Modifier, int, int]]
+    people: list[tuple[str, int]]
+
+
+class ConceptSet:
+    """Every language's concept file; `findings` runs them all on one message."""
+
+    def __init__(self, languages: Mapping[str, Language]) -> None:
+        self.languages = dict(languages)
+        self.emoji: dict[str, str] = {}
+        for lang in self.languages.values():
+            self.emoji.update(lang.emoji)
+        self._emoji_rx = (
+            re.compile("|".join(re.escape(e) for e in sorted(self.emoji, key=len, reverse=True)))
+            if self.emoji
+            else None
+        )
+        self._compiled = [self._compile(lang) for lang in self.languages.values()]
+
+    @staticmethod
+    def _compile(lang: Language) -> _Compiled:
+        mods = {m.name: m for m in lang.modifiers}
+        labelled: list[tuple[_Label, _Term]] = []
+        for name, terms in lang.concepts.items():
+            labelled += [(("concept", name), t) for t in terms]
+        for mod in mods.values():
+            labelled += [(("modifier", mod.name), t) for t in mod.cues]
+        labelled += [(("pseudo", ""), t) for t in lang.pseudo]
+        labelled += [(("self", ""), t) for t in lang.self_words]
+        labelled += [(("other", ""), t) for t in lang.other_words]
+        return _Compiled(lang, _Index((("break", ""), t) for t in lang.terminators), _Index(labelled))
+
+    @classmethod
+    def load(cls, config_dir: Path) -> ConceptSet:
+        folder = config_dir / "triage" / "concepts"
+        languages: dict[str, Language] = {}
+        for path in sorted(folder.glob("*.yaml")):
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                raise ConceptError(f"{path}: not valid YAML: {exc}") from None
+            languages[path.stem] = _Builder(path.stem, data or {}, str(path)).build()
+        return cls(languages)
+
+    @classmethod
+    def from_mapping(cls, language: str, data: Mapping[str, Any]) -> ConceptSet:
+        return cls({language: _Builder(language, data, "<concepts>").build()})
+
+    def expand_emoji(self, text: str) -> str:
+        """The listed emoji as words ("🍺" -> " beer "), so concepts and the model can read them."""
+        if self._emoji_rx is None:
+            return text
+        return self._emoji_rx.sub(lambda m: f" {self.emoji[m.group()]} ", text)
+
+    def analyse(self, normalized: str) -> list[_Analysis]:
+        tokens = [t for t in normalized.split(" ") if t]
+        out: list[_Analysis] = []
+        if not tokens:
+            return out
+        for compiled in self._compiled:
+            lang = compiled.language
+            stems = [STEMS.stem(lang.language, t) for t in tokens]
+            flat = [0] * len(tokens)
+            breaks = {i for i, t in enumerate(tokens) if t == "."}
+            breaks.update(a for _, a, _ in compiled.breaks.find(tokens, stems, flat))
+            clause, n = [], 0
+            for i in range(len(tokens)):
+                n += i in breaks
+                clause.append(n)
+            mods = {m.name: m for m in lang.modifiers}
+            analysis = _Analysis(tokens, stems, clause, [], [], [])
+            found = compiled.terms.find(tokens, stems, clause)
+            pseudo = [(a, b) for (kind, _), a, b in found if kind == "pseudo"]
+            for (kind, name), a, b in found:
+                if kind == "concept":
+                    analysis.concepts.append(_Hit(name, a, b))
+                elif kind == "modifier":
+                    if not any(x < b and a < y for x, y in pseudo):  # "not gonna lie" is no negation
+                        analysis.cues.append((mods[name], a, b))
+                elif kind in ("self", "other"):
+                    analysis.people.append((kind, a))
+            out.append(analysis)
+        return out
+
+    def findings(self, analyses: Sequence[_Analysis]) -> list[Finding]:
+        """Every rule that fires, in every language's reading of the message."""
+        out: list[Finding] = []
+        for compiled, analysis in zip(self._compiled, analyses, strict=True):
+            if analysis.concepts:
+                for rule in compiled.language.rules:
+                    out += _fire(rule, analysis)
+        return out
+
+    @staticmethod
+    def about(
+        analyses: Sequence[_Analysis], start_char: int, end_char: int, severity: Severity
+    ) -> tuple[tuple[str, ...], str, str]:
+        """A span of the normalised message found by another matcher (the lexicon), by character
+        offsets into the tokens joined with spaces: (modifier names, strongest effect, experiencer)."""
+        mods: dict[str, str] = {}
+        experiencer = "self"
+        for analysis in analyses:
+            tokens = analysis.tokens
+            pos, a, b = 0, None, len(tokens)
+            for i, t in enumerate(tokens):
+                if a is None and pos + len(t) > start_char:
+                    a = i
+                if pos >= end_char:
+                    b = i
+                    break
+                pos += len(t) + 1
+            if a is None:
+                continue
+            hit = _Hit("", a, max(b, a + 1))
+            mods.update(_modifiers_on(hit, analysis, severity, lexicon=True))
+            if _experiencer([hit], analysis) == "other":
+                experiencer = "other"
+        return tuple(sorted(mods)), _strongest(mods.values()), experiencer
+
+    @staticmethod
+    def words(analyses: Sequence[_Analysis], finding: Finding) -> tuple[int, int]:
+        """Character offsets of a finding in the normalised message (tokens joined by spaces)."""
+        tokens = analyses[0].tokens
+        start = sum(len(t) + 1 for t in tokens[: finding.start])
+        end = start + len(" ".join(tokens[finding.start : finding.end]))
+        return start, end
+
+
+def _strongest(effects: Iterable[str]) -> str:
+    found = set(effects)
+    return DROP if DROP in found else POSSIBLE if POSSIBLE in found else KEEP
+
+
+def _fire(rule: Rule, analysis: _Analysis) -> list[Finding]:
+    slots = [[h for h in analysis.concepts if h.concept in names] for names in rule.needs]
+    if any(not s for s in slots):
+        return []
+    clause = analysis.clause
+    groups: list[list[_Hit]] = []
+    if rule.within_message:
+        groups.append([s[0] for s in slots])
+    else:
+        for where in sorted({clause[h.start] for h in slots[0]}):
+            picked = [next((h for h in s if clause[h.start] == where), None) for s in slots]
+            if all(p is not None for p in picked):
+                groups.append([p for p in picked if p is not None])
+    found = []
+    for group in groups:
+        mods: dict[str, str] = {}
+        for h in group:
+            mods.update(_modifiers_on(h, analysis, rule.severity))
+        found.append(
+            Finding(
+                category=rule.category,
+                severity=rule.severity,
+                start=min(h.start for h in group),
+                end=max(h.end for h in group),
+                concepts=tuple(dict.fromkeys(h.concept for h in group)),
+                modifiers=tuple(sorted(mods)),
+                effect=_strongest([*mods.values(), *([POSSIBLE] if rule.possible else [])]),
+                experiencer=_experiencer(group, analysis),
+            )
+        )
+    return found
+
+
+def _modifiers_on(
+    hit: _Hit, analysis: _Analysis, severity: Severity, *, lexicon: bool = False
+) -> dict[str, str]:
+    """The modifiers whose cues scope over the hit, with their effect at this severity."""
+    clause = analysis.clause
+    where = clause[hit.start]
+    mods: dict[str, str] = {}
+    for mod, a, b in analysis.cues:
+        inside = a <= hit.start and hit.end <= b  # "narcan for the house" holds "narcan"
+        if clause[a] != where or (lexicon and not mod.lexicon):
+            continue
+        if inside and (a, b) != (hit.start, hit.end):
+            mods[mod.name] = mod.effect(severity)
+            continue
+        if a < hit.end and hit.start < b:  # a cue inside a concept's own words is part of it
+            continue
+        before, after = b <= hit.start, a >= hit.end
+        if (before and hit.start - b > mod.window) or (after and a - hit.end > mod.window):
+            continue
+        if (mod.direction in ("forward", "both") and before) or (
+            mod.direction in ("backward", "both") and after
+        ):
+            mods[mod.name] = mod.effect(severity)
+    return mods
+
+
+def _experiencer(group: Sequence[_Hit], analysis: _Analysis) -> str:
+    """ "other" when, for every concept of the finding, the nearest person word before it in its
+    clause is third person ("my son says he..."), or, with none before, one inside it ("kill
+    himself"); "self" otherwise."""
+    for hit in group:
+        where = analysis.clause[hit.start]
+        before = [(a, k) for k, a in analysis.people if analysis.clause[a] == where and a < hit.start]
+        inside = [(a, k) for k, a in analysis.people if hit.start <= a < hit.end]
+        nearest = max(before) if before else max(inside) if inside else None
+        if nearest is None or nearest[1] != "other":
+            return "self"
+    return "other"
