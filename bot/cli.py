@@ -402,10 +402,21 @@ def triage_cmd(
         Path | None, typer.Option(help="File of JSON lines with 'text' and optional 'lang'")
     ] = None,
     lang: Annotated[str | None, typer.Option(help="en or es (default: both)")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="With `train`: where to write the model")
+    ] = None,
 ) -> None:
-    """Assess texts for red flags; one JSON object per input."""
+    """Assess texts for red flags; one JSON object per input.
+
+    `peerline triage train` instead rebuilds the model (triage/model.json) from the corpus
+    (triage/corpus/*.jsonl) and prints its development-set figures."""
     from flows.triage import Triage  # noqa: PLC0415
 
+    if text == ["train"] and jsonl is None and lang is None:
+        _train_model(out_file)
+        return
+    if out_file is not None:
+        fail("--out goes with `peerline triage train`")
     if lang is not None and lang not in ("en", "es"):
         fail(f"bad --lang {lang!r}: use en or es")
     items: list[tuple[str, str | None]] = [(t, lang) for t in (text or [])]
@@ -421,6 +432,49 @@ def triage_cmd(
     for body, item_lang in items:
         result = triage.assess(body, item_lang)
         sys.stdout.write(json.dumps({"text": body, **result.to_json()}, ensure_ascii=False) + "\n")
+
+
+def _train_model(out_file: Path | None) -> None:
+    from flows.triage import Triage  # noqa: PLC0415
+    from flows.triage_model import TriageModel  # noqa: PLC0415
+    from flows.triage_training import (  # noqa: PLC0415  (scikit-learn: only when training)
+        CorpusError,
+        dumps,
+        figures,
+        is_dev,
+        load_corpus,
+        report_lines,
+        train,
+    )
+
+    triage_dir = _settings().config_dir / "triage"
+    target = out_file or triage_dir / "model.json"
+    try:
+        corpus = load_corpus(triage_dir / "corpus")
+        model = train(corpus.rows, corpus_sha256=corpus.sha256)
+        lexicon = Triage.load(triage_dir.parent)
+    except (CorpusError, LexiconError) as exc:
+        fail(str(exc))
+        raise
+    scorer = TriageModel.from_json(model)
+    dev = [r for r in corpus.rows if is_dev(r.text)]
+    others = {
+        "lexicon alone": figures(lambda r: lexicon.assess(r.text, r.lang).severity, dev),
+        "lexicon + model": figures(
+            lambda r: scorer.raise_severity(lexicon.assess(r.text, r.lang).severity, r.text), dev
+        ),
+    }
+    partial = target.with_name(target.name + ".partial")
+    try:
+        partial.write_text(dumps(model), encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror}")
+    files = ", ".join(p.name for p in corpus.files)
+    typer.echo(f"corpus: {len(corpus.rows)} rows from {files} (sha256 {corpus.sha256[:12]})")
+    for line in report_lines(model, others):
+        typer.echo(line)
+    typer.echo(f"wrote {target}")
 
 
 def _read_jsonl(path: Path, lang: str | None) -> list[tuple[str, str | None]]:
