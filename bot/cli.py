@@ -452,17 +452,15 @@ def _train_model(out_file: Path | None) -> None:
     try:
         corpus = load_corpus(triage_dir / "corpus")
         model = train(corpus.rows, corpus_sha256=corpus.sha256)
-        lexicon = Triage.load(triage_dir.parent)
+        rules = Triage.load(triage_dir.parent, use_model=False)
     except (CorpusError, LexiconError) as exc:
         fail(str(exc))
         raise
-    scorer = TriageModel.from_json(model)
+    combined = Triage(rules.lexicons, rules.thresholds, rules.concepts, TriageModel.from_json(model))
     dev = [r for r in corpus.rows if is_dev(r.text)]
     others = {
-        "lexicon alone": figures(lambda r: lexicon.assess(r.text, r.lang).severity, dev),
-        "lexicon + model": figures(
-            lambda r: scorer.raise_severity(lexicon.assess(r.text, r.lang).severity, r.text), dev
-        ),
+        "rules alone": figures(lambda r: rules.assess(r.text, r.lang).severity, dev),
+        "rules + model": figures(lambda r: combined.assess(r.text, r.lang).severity, dev),
     }
     partial = target.with_name(target.name + ".partial")
     try:

@@ -958,10 +958,9 @@ def _dedupe(hits: list[_Hit]) -> list[_Hit]:
 class Scorer(Protocol):
     """The statistical recall net (`flows.triage_model.TriageModel`)."""
 
-    critical_threshold: float
-    alert_threshold: float
+    def score_normalized(self, norm: str) -> ModelScore: ...
 
-    def score(self, text: str) -> ModelScore: ...
+    def severity(self, score: ModelScore) -> Severity: ...
 
 
 class Triage:
@@ -989,8 +988,9 @@ class Triage:
         }
 
     @classmethod
-    def load(cls, config_dir: Path) -> Triage:
-        """Read `config_dir/triage/<lang>.yaml` for every language, and `trends.yaml`."""
+    def load(cls, config_dir: Path, *, use_model: bool = True) -> Triage:
+        """Read `config_dir/triage/<lang>.yaml` for every language, `trends.yaml`, the concepts
+        (`concepts/<lang>.yaml`) and the model (`model.json`; `use_model=False`: rules only)."""
         from flows.trends import load_thresholds  # noqa: PLC0415  (trends imports this module's types)
 
         triage_dir = config_dir / "triage"
@@ -1009,7 +1009,11 @@ class Triage:
             concepts = ConceptSet.load(config_dir)
         except ConceptError as exc:
             raise LexiconError(str(exc)) from None
-        return cls(lexicons, load_thresholds(config_dir), concepts)
+        from flows.triage_model import TriageModel  # noqa: PLC0415  (it folds text with this module)
+
+        model_path = triage_dir / "model.json"
+        model = TriageModel.load(model_path) if model_path.exists() and use_model else None
+        return cls(lexicons, load_thresholds(config_dir), concepts, model)
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -1074,18 +1078,15 @@ class Triage:
                     possible=possible,
                 )
             )
-        score = self.model.score(text) if self.model is not None else None
-        if score is not None and self.model is not None:
-            matches += self._model_matches(score, self.model, matches)
-        return TriageResult.from_matches(matches, score)
-
-    @staticmethod
-    def _model_matches(score: ModelScore, model: Scorer, matches: Sequence[Match]) -> list[Match]:
-        """The model only raises: a critical score where nothing else is critical is a possible
-        crisis; an alert score where nothing else is flagged is a page at high."""
+        if self.model is None:
+            return TriageResult.from_matches(matches)
+        score = self.model.score_normalized(norm)
+        said = self.model.severity(score)
         worst = max_severity(*(m.severity for m in matches))
-        if score.critical >= model.critical_threshold and worst is not Severity.CRITICAL:
-            return [Match("possible_crisis", Severity.HIGH, "", source="model", possible=True)]
-        if score.alert >= model.alert_threshold and worst is Severity.NONE:
-            return [Match("possible_risk", Severity.HIGH, "", source="model")]
-        return []
+        # The model only raises: critical where nothing else is critical is a possible crisis;
+        # an alert where nothing else is flagged is a page at high, "please read".
+        if said is Severity.CRITICAL and worst is not Severity.CRITICAL:
+            matches.append(Match("possible_crisis", Severity.HIGH, "", source="model", possible=True))
+        elif said is not Severity.NONE and worst is Severity.NONE:
+            matches.append(Match("possible_risk", Severity.HIGH, "", source="model"))
+        return TriageResult.from_matches(matches, score)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.severity import Severity, max_severity
-from flows.triage import LexiconError, normalize
+from flows.triage import LexiconError, ModelScore, normalize
 
 FORMAT = 1
 HEADS = ("critical", "alert")  # alert: high or critical, a human must look
@@ -103,13 +103,6 @@ def sigmoid(z: float) -> float:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
-
-
-@dataclass(frozen=True, slots=True)
-class ModelScore:
-    critical: float  # probability the text is critical
-    alert: float  # probability it is high or critical
-    version: str  # the model that scored it
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ the normalised text (`is_dev`), are the development set: never trained on, only 
 head is scikit-learn's LogisticRegression (liblinear, fixed random_state, balanced classes) over
 the binary, L2-normalised features of `flows.triage_model.featurize`; the vocabulary is every
 feature seen in at least `MIN_DF` training texts, capped at `MAX_FEATURES` by document frequency.
-Weights are rounded to 6 significant digits, and each head's threshold is the highest that still
-flags `RECALL` of that head's positive training rows under the rounded weights, so the same
-corpus always gives the same file, byte for byte.
+Weights are rounded to 6 significant digits, and each head's threshold lets at most
+`FALSE_ALARMS` of its negative training rows through, scored out of fold (see `train`), so the
+same corpus always gives the same file, byte for byte.
 
 scikit-learn and numpy are imported here only: scoring never needs them.
 """
@@ -34,7 +34,8 @@ DEV_SHARE = 15  # percent of rows in the development set
 MIN_DF = 2  # a feature must occur in this many training texts
 MAX_FEATURES = 60_000
 C = 4.0  # inverse regularisation strength of both heads
-RECALL = {"critical": 0.97, "alert": 0.97}  # training recall each head's threshold keeps
+FALSE_ALARMS = {"critical": 0.03, "alert": 0.04}  # out-of-fold false alarms each head's threshold allows
+FOLDS = 3
 EXPECT = ("critical", "high", "none")
 _OPTIONAL = ("author", "category", "experiencer")
 
@@ -174,21 +175,30 @@ def train(
 ) -> dict[str, Any]:
     """The JSON-ready model trained on the non-development rows, with development figures.
 
-    Each head's threshold is the highest that flags `RECALL` of its positive training rows, as
-    the rounded weights score them (in-sample: unseen texts get less, see the figures)."""
+    The model is a recall net behind the rules, so its thresholds are set for precision: each
+    head's threshold is the lowest at which at most `FALSE_ALARMS` of the training rows that are
+    negative for it score above, out of fold (each row scored by a model fitted without it)."""
     params = params or FeatureParams()
     training = [r for r in rows if not is_dev(r.text)]
     development = [r for r in rows if is_dev(r.text)]
     fitted = _fit(training, params)
-    scorer = _scorer(fitted)
-    scores = [scorer.score(r.text) for r in training]
+    out_of_fold: list[Any] = [None] * len(training)
+    for fold in range(FOLDS):
+        held = [i for i in range(len(training)) if i % FOLDS == fold]
+        scorer = _scorer(_fit([r for i, r in enumerate(training) if i % FOLDS != fold], params))
+        for i in held:
+            out_of_fold[i] = scorer.score(training[i].text)
     for head in HEADS:
-        positives = sorted(
-            (getattr(s, head) for r, s in zip(training, scores, strict=True) if _positive(head, r.expect)),
+        negatives = sorted(
+            (
+                getattr(s, head)
+                for r, s in zip(training, out_of_fold, strict=True)
+                if not _positive(head, r.expect)
+            ),
             reverse=True,
         )
-        at = positives[math.ceil(RECALL[head] * len(positives)) - 1]
-        fitted["heads"][head]["threshold"] = max(math.floor(at * 1e6) / 1e6, 1e-6)
+        at = negatives[min(len(negatives) - 1, math.floor(FALSE_ALARMS[head] * len(negatives)))]
+        fitted["heads"][head]["threshold"] = max(math.ceil(at * 1e6) / 1e6 + 1e-6, 1e-6)
     model: dict[str, Any] = {
         "format": FORMAT,
         "version": "",
@@ -203,7 +213,8 @@ def train(
             "C": C,
             "solver": "liblinear",
             "class_weight": "balanced",
-            "threshold_recall": RECALL,
+            "threshold_false_alarms": FALSE_ALARMS,
+            "threshold_folds": FOLDS,
         },
         "development": figures(model_grade(_scorer(fitted)), development),
         "heads": fitted["heads"],
