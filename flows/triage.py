@@ -1030,7 +1030,7 @@ class Triage:
         matcher = self._all if lang is None else self._by_lang.get(lang.split("-")[0].lower(), self._all)
         analyses = self.concepts.analyse(norm)
         findings = self.concepts.findings(analyses)
-        hits, shields = matcher.hits(s, shields=bool(findings))
+        hits, shields = matcher.hits(s, shields=bool(findings) or self.model is not None)
         to_original: _OffsetMap | None = None
         matches = []
         for h in hits:
@@ -1083,10 +1083,17 @@ class Triage:
         score = self.model.score_normalized(norm)
         said = self.model.severity(score)
         worst = max_severity(*(m.severity for m in matches))
-        # The model only raises: critical where nothing else is critical is a possible crisis;
-        # an alert where nothing else is flagged is a page at high, "please read".
-        if said is Severity.CRITICAL and worst is not Severity.CRITICAL:
+        # The model only raises, and only to a possible crisis where nothing else is critical. Its
+        # alert head alone is not a page: on the development set it cost more false alarms than
+        # the recall it added (it is reported in `model.alert` for the peer and the benchmark).
+        # A whole denial the lexicon read ("I would never hurt myself") is not overruled by it.
+        # Nor is a text of one or two words, where a linear model's score means little.
+        long_enough = norm.count(" ") >= 2
+        if (
+            said is Severity.CRITICAL
+            and worst is not Severity.CRITICAL
+            and not shields.denied
+            and long_enough
+        ):
             matches.append(Match("possible_crisis", Severity.HIGH, "", source="model", possible=True))
-        elif said is not Severity.NONE and worst is Severity.NONE:
-            matches.append(Match("possible_risk", Severity.HIGH, "", source="model"))
         return TriageResult.from_matches(matches, score)

@@ -113,7 +113,7 @@ def test_slang_fires(triage: Triage, text: str, expected: Severity) -> None:
     ],
 )
 def test_idioms_and_negations_do_not_fire(triage: Triage, text: str) -> None:
-    assert triage.assess(text) == NO_FLAGS
+    assert not triage.assess(text).matches
 
 
 # --- negation never hides a crisis -----------------------------------------------------------
@@ -289,7 +289,9 @@ def test_benign_noise_around_a_crisis_keeps_it_critical(
 @given(st.text(max_size=80))
 def test_any_text_is_assessed_and_quoted_from_itself(triage: Triage, text: str) -> None:
     result = triage.assess(text)
-    assert all(m.phrase and m.phrase in text for m in result.matches)
+    assert all(
+        (m.phrase and m.phrase in text) or (m.source == "model" and not m.phrase) for m in result.matches
+    )
 
 
 # --- lexicon files: syntax and validation ----------------------------------------------------
