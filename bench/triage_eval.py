@@ -1,20 +1,25 @@
-"""Free-text triage: recall and false alarms on the labelled sets, and single-core throughput.
+"""Free-text triage: recall and false alarms per set, source, language and author; throughput.
 
-    .venv/bin/python bench/triage_eval.py [--seconds 2]
+    .venv/bin/python -m bench.triage_eval [--seconds 2]
 
-Quality: per-class recall (critical must be 100%, high >= 95%) and the false-alarm rate on the
-negatives (<= 5%), for the main set (written after the lexicons) and the held-out set (written
-separately), by language.
+Sets: `train` and `development` are the labelled corpus (`config/triage/corpus/`) split by a hash
+of the text (the model never trains on development rows; the rules were tuned on both). The
+blind sets (`tests/flows/data/triage_blind_*.jsonl`) were written before any tuning by helpers who
+never saw the lexicon, the concepts or the corpus; their sha256 is recorded below and checked, and
+they are never edited to pass (retire one that has been tuned to and write a new one).
 
-Throughput: texts per second on one core (the process is pinned to one CPU where the OS allows)
-over the same short messages. Baseline, in the same run: a naive scan, `any(phrase in
-text.lower())` over the same lexicons' phrases spelled out literally, with its own recall and
-false alarms for context. Figures only; nothing here is asserted.
+For each set, four graders: the lexicon alone (the phrase lists), the rules (lexicon + concepts),
+the model alone (its own thresholds), and the whole triage (what the bot does). Figures:
+critical as critical; critical at any alert level (a human is paged); high recall (high or
+critical); false alarms (a "none" text flagged at all). Throughput: texts per second on one core,
+the whole triage beside the lexicon alone and a naive substring scan, in the same run. Figures
+only; nothing here is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -25,12 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from flows.severity import Severity
-from flows.triage import Triage
+from flows.triage import Triage, normalize
+from flows.triage_training import is_dev
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "config"
+CORPUS_DIR = CONFIG_DIR / "triage" / "corpus"
 DATA_DIR = ROOT / "tests" / "flows" / "data"
-SETS = {"main": "triage_eval.jsonl", "held-out": "triage_heldout.jsonl"}
+# Blind sets and their sha256, recorded when they were written (before any tuning).
+BLIND = {
+    "triage_blind_short.jsonl": "db40347c89181d9f68a1a567bd571437a033de4ef9a6aa0916af6ea26fdc86ed",
+    "triage_blind_long.jsonl": "0bb7da0581e2613ed2ddab4466030f9327d3960565999393f372067ee3f31428",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,55 +50,57 @@ class Row:
     lang: str
     expect: Severity
     category: str | None
+    author: str
 
 
-def load_rows(name: str) -> list[Row]:
+def parse_rows(lines: Sequence[str]) -> list[Row]:
     rows: list[Row] = []
-    for line in (DATA_DIR / name).read_text(encoding="utf-8").splitlines():
+    for line in lines:
         if line.strip():
             raw: dict[str, Any] = json.loads(line)
-            rows.append(Row(raw["text"], raw["lang"], Severity(raw["expect"]), raw.get("category")))
+            rows.append(
+                Row(
+                    raw["text"],
+                    raw["lang"],
+                    Severity(raw["expect"]),
+                    raw.get("category"),
+                    raw.get("author") or "?",
+                )
+            )
     return rows
 
 
-class NaiveScan:
-    """The baseline: lower-case the text and look for each literal phrase as a substring."""
-
-    def __init__(self, triage: Triage) -> None:
-        self.by_severity: list[tuple[Severity, list[str]]] = []
-        for lexicon in triage.lexicons.values():
-            spelled = lexicon.literal_phrases()
-            for category in lexicon.categories:
-                self.by_severity.append((category.severity, spelled[category.name]))
-        self.by_severity.sort(key=lambda pair: -pair[0].rank())
-        self.phrases = [p for _, phrases in self.by_severity for p in phrases]
-
-    def flagged(self, text: str) -> bool:
-        lowered = text.lower()
-        return any(p in lowered for p in self.phrases)
-
-    def severity(self, text: str) -> Severity:
-        lowered = text.lower()
-        for severity, phrases in self.by_severity:
-            if any(p in lowered for p in phrases):
-                return severity
-        return Severity.NONE
+def load_sets() -> dict[str, list[Row]]:
+    corpus = [
+        r for p in sorted(CORPUS_DIR.glob("*.jsonl")) for r in parse_rows(p.read_text("utf-8").splitlines())
+    ]
+    sets = {
+        "train": [r for r in corpus if not is_dev(r.text)],
+        "development": [r for r in corpus if is_dev(r.text)],
+    }
+    for name, digest in BLIND.items():
+        data = (DATA_DIR / name).read_bytes()
+        got = hashlib.sha256(data).hexdigest()
+        label = f"blind {name.removeprefix('triage_blind_').removesuffix('.jsonl')}"
+        if got != digest:
+            label += " (EDITED: hash differs, figures do not count)"
+        sets[label] = parse_rows(data.decode("utf-8").splitlines())
+    return sets
 
 
 @dataclass(frozen=True, slots=True)
 class Scores:
     n: dict[Severity, int]
-    critical_recall: float
-    high_recall: float  # flagged high or critical: a human is paged either way
-    high_exact: float  # flagged exactly high
+    critical_recall: float  # critical as critical
+    critical_paged: float  # critical flagged at any alert level
+    high_recall: float  # high flagged high or critical: a human is paged either way
     false_alarms: float
 
     def line(self) -> str:
         return (
-            f"critical recall {self.critical_recall:6.1%} (n={self.n[Severity.CRITICAL]:3})  "
-            f"high recall {self.high_recall:6.1%} [exact {self.high_exact:6.1%}] "
-            f"(n={self.n[Severity.HIGH]:3})  "
-            f"false alarms {self.false_alarms:5.1%} (n={self.n[Severity.NONE]:3})"
+            f"critical {self.critical_recall:6.1%} paged {self.critical_paged:6.1%} "
+            f"(n={self.n[Severity.CRITICAL]:4})  high {self.high_recall:6.1%} (n={self.n[Severity.HIGH]:4})  "
+            f"false alarms {self.false_alarms:5.1%} (n={self.n[Severity.NONE]:4})"
         )
 
 
@@ -101,8 +114,8 @@ def score(rows: Sequence[Row], grade: Callable[[Row], Severity]) -> Scores:
     return Scores(
         n={s: sum(e is s for e, _ in got) for s in (Severity.CRITICAL, Severity.HIGH, Severity.NONE)},
         critical_recall=share(Severity.CRITICAL, lambda g: g is Severity.CRITICAL),
+        critical_paged=share(Severity.CRITICAL, lambda g: g.rank() >= Severity.HIGH.rank()),
         high_recall=share(Severity.HIGH, lambda g: g.rank() >= Severity.HIGH.rank()),
-        high_exact=share(Severity.HIGH, lambda g: g is Severity.HIGH),
         false_alarms=share(Severity.NONE, lambda g: g is not Severity.NONE),
     )
 
@@ -139,40 +152,42 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     triage = Triage.load(CONFIG_DIR)
     load_s = time.perf_counter() - started
-    naive = NaiveScan(triage)
-    print(f"lexicons: {', '.join(triage.languages)}; loaded and compiled in {load_s:.2f}s")
-    print(f"naive baseline: {len(naive.phrases)} literal phrases spelled out of the same lexicons\n")
+    rules = Triage(triage.lexicons, triage.thresholds, triage.concepts)
+    lexicon = Triage(triage.lexicons)
+    model = triage.model
+    assert model is not None, "config/triage/model.json is missing: run peerline triage train"
+    print(f"triage: lexicons {', '.join(triage.languages)}, concepts, model; loaded in {load_s:.2f}s\n")
 
-    def peerline(row: Row) -> Severity:
-        return triage.assess(row.text, row.lang).severity
-
-    def baseline(row: Row) -> Severity:
-        return naive.severity(row.text)
-
-    every: list[Row] = []
-    for label, name in SETS.items():
-        rows = load_rows(name)
-        every += rows
-        print(f"{label} set ({name}, {len(rows)} texts)")
-        print(f"  peerline        {score(rows, peerline).line()}")
+    graders: dict[str, Callable[[Row], Severity]] = {
+        "lexicon alone": lambda r: lexicon.assess(r.text, r.lang).severity,
+        "rules": lambda r: rules.assess(r.text, r.lang).severity,
+        "model alone": lambda r: model.severity(model.score_normalized(normalize(r.text))),
+        "whole triage": lambda r: triage.assess(r.text, r.lang).severity,
+    }
+    sets = load_sets()
+    for label, rows in sets.items():
+        print(f"{label} ({len(rows)} texts)")
+        for name, grade in graders.items():
+            print(f"  {name:14} {score(rows, grade).line()}")
+        whole = graders["whole triage"]
         for lang in ("en", "es"):
-            print(f"    {lang}            {score([r for r in rows if r.lang == lang], peerline).line()}")
-        print(f"  naive baseline  {score(rows, baseline).line()}\n")
+            for author in ("pir", "family"):
+                part = [r for r in rows if r.lang == lang and r.author == author]
+                if part:
+                    print(f"    {lang} {author:7}    {score(part, whole).line()}")
+        print()
 
-    flagged = [r for r in every if r.expect is not Severity.NONE and r.category]
-    agree = sum(r.category in triage.assess(r.text, r.lang).categories for r in flagged) / len(flagged)
-    print(f"expected category among those reported: {agree:.1%} of {len(flagged)} flagged texts\n")
-
+    every = [r for rows in sets.values() for r in rows]
     short = [(r.text, r.lang) for r in every]
     benign = [(r.text, r.lang) for r in every if r.expect is Severity.NONE]
     print(f"throughput, one core ({pinned}), best of 3 runs of {args.seconds / 3:.1f}s:")
     for label, items in (("all labelled texts", short), ("negatives only (typical check-in)", benign)):
         mean_len = statistics.mean(len(t) for t, _ in items)
-        ours = throughput(triage.assess, items, args.seconds)
-        theirs = throughput(lambda text, _lang: naive.flagged(text), items, args.seconds)
         print(f"  {label}: {len(items)} texts, mean {mean_len:.0f} chars")
-        print(f"    peerline Triage.assess   {ours:10,.0f} texts/s")
-        print(f"    naive any(phrase in text) {theirs:9,.0f} texts/s")
+        whole_rate = throughput(triage.assess, items, args.seconds)
+        lex_rate = throughput(lexicon.assess, items, args.seconds)
+        print(f"    whole triage (lexicon + concepts + model) {whole_rate:10,.0f} texts/s")
+        print(f"    lexicon alone (the previous triage)       {lex_rate:10,.0f} texts/s")
 
 
 if __name__ == "__main__":
