@@ -31,12 +31,27 @@ class Signal:
     severity: Severity
     categories: tuple[str, ...]
     reasons: tuple[str, ...]
+    possible: bool = False  # a possible crisis: paged at high, a gentle reply to the person
+    about_other: bool = False  # the danger is to someone else than the writer
 
     @classmethod
     def from_triage(cls, result: TriageResult, text: str) -> Signal:
-        said = ", ".join(f'"{m.phrase}"' for m in result.matches)
+        phrases = list(dict.fromkeys(m.phrase for m in result.matches if m.phrase))
+        said = "wrote " + ", ".join(f'"{p}"' for p in phrases) + ": " if phrases else "wrote: "
         quote = text if len(text) <= 200 else text[:197] + "..."
-        return cls(result.severity, result.categories, (f"wrote {said}: {quote!r}",))
+        notes = []
+        if result.possible_crisis:
+            notes.append("possible crisis, please read now")
+        if result.experiencer == "other":
+            notes.append("about someone else")
+        prefix = f"({'; '.join(notes)}) " if notes else ""
+        return cls(
+            result.severity,
+            tuple(c for c in result.categories if c != "possible_crisis") or result.categories,
+            (f"{prefix}{said}{quote!r}",),
+            possible=result.possible_crisis,
+            about_other=result.experiencer == "other",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +69,20 @@ class Alerting:
         self._buttons = buttons
         self._escalation = Escalation(content, buttons)
 
-    def crisis_text(self, categories: Sequence[str], locale: str, peer_name: str | None) -> str:
+    def crisis_text(
+        self, categories: Sequence[str], locale: str, peer_name: str | None, *, about_other: bool = False
+    ) -> str:
         messages = self._content.messages
         peer = peer_name or messages.text("crisis_no_peer", locale)
-        key = "crisis_overdose" if _OVERDOSE & set(categories) else "crisis"
+        key = (
+            "crisis_other" if about_other else "crisis_overdose" if _OVERDOSE & set(categories) else "crisis"
+        )
         return messages.text(key, locale, peer=peer)
+
+    def possible_crisis_text(self, locale: str, peer_name: str | None) -> str:
+        messages = self._content.messages
+        peer = peer_name or messages.text("crisis_no_peer", locale)
+        return messages.text("possible_crisis", locale, peer=peer)
 
     async def notify(
         self, s: AsyncSession, person: Person, text: str, kind: MessageKind, now: datetime
@@ -111,12 +135,19 @@ class Alerting:
         chain = [team.peer_id, team.backup_id, team.supervisor_id] if team is not None else []
         staff = [p for p in [await s.get(Person, pid) for pid in chain if pid is not None] if p is not None]
         queued = 0
+        worst = [sig for sig in signals if sig.severity is severity]
         if severity is Severity.CRITICAL and reply_to is not None:
             peer_name = staff[0].name if staff else None
-            text = self.crisis_text(categories, raised_by.locale, peer_name)
+            about_other = all(sig.about_other for sig in worst)
+            text = self.crisis_text(categories, raised_by.locale, peer_name, about_other=about_other)
             if queue_message(s, reply_to, text, MessageKind.CRISIS, now) is not None:
                 queued += 1
             audit(s, now, "system", "crisis.replied", raised_by.id, categories=categories)
+        elif severity is Severity.HIGH and reply_to is not None and any(sig.possible for sig in worst):
+            text = self.possible_crisis_text(raised_by.locale, staff[0].name if staff else None)
+            if queue_message(s, reply_to, text, MessageKind.CRISIS, now) is not None:
+                queued += 1
+            audit(s, now, "system", "crisis.possible_replied", raised_by.id, categories=categories)
         open_alert = await self._open_alert(s, subject.id, raised_by.id, severity)
         if open_alert is not None and open_alert.id is not None:
             queued += await self._escalation.fold(s, open_alert, categories, reasons, now)

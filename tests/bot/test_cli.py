@@ -128,7 +128,8 @@ def test_triage_cli_outputs_one_object_per_text(cli, tmp_path: Path) -> None:
     lines = cli("triage", "I want to kill myself", "had a nice walk").strip().splitlines()
     objects = [json.loads(line) for line in lines]
     assert [o["severity"] for o in objects] == ["critical", "none"]
-    assert set(objects[0]) == {"text", "severity", "categories", "matches"}
+    assert {"text", "severity", "categories", "matches"} <= set(objects[0])  # the shape it keeps
+    assert {"possible_crisis", "experiencer", "findings", "model"} <= set(objects[0])  # what it adds
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "me quiero morir", "lang": "es"}\n\n{"text": "fine"}\n', encoding="utf-8")
     objects = [json.loads(x) for x in cli("triage", "--jsonl", str(source)).strip().splitlines()]
