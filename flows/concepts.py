@@ -33,6 +33,7 @@ from typing import Any
 import snowballstemmer
 import yaml
 
+from flows.common_words import COMMON
 from flows.severity import Severity
 
 STEMMERS = {"en": "english", "es": "spanish"}
@@ -66,6 +67,7 @@ class Modifier:
     cues: tuple[_Term, ...]
     window: int  # words between the cue and the finding, at most
     lexicon: bool  # applies to the lexicon's matches too
+    categories: frozenset[str]  # only findings of these categories (empty: all)
 
     def effect(self, severity: Severity) -> str:
         return self.critical if severity is Severity.CRITICAL else self.high
@@ -138,7 +140,7 @@ STEMS = _Stems()
 _TOP_KEYS = frozenset(
     {"language", "gap", "emoji", "terminators", "pseudo", "concepts", "modifiers", "experiencer", "rules"}
 )
-_MOD_KEYS = frozenset({"effect", "direction", "cues", "window", "lexicon"})
+_MOD_KEYS = frozenset({"effect", "direction", "cues", "window", "lexicon", "categories"})
 _RULE_KEYS = frozenset({"category", "severity", "all", "within", "possible"})
 _WORD = re.compile(r"[a-z0-9']+")
 _PIECE = re.compile(r"\([^)]*\)?|[^\s()]+")
@@ -171,6 +173,9 @@ class _Builder:
 
         options: list[tuple[str, str]] = []
         for alt in token.split("|"):
+            if alt == "<year>":
+                options.append(("year", ""))
+                continue
             kind = "exact" if alt.startswith("=") else "prefix" if alt.endswith("*") else "stem"
             bare = normalize(alt.strip("=*")).replace(" ", "")
             if not bare or not _WORD.fullmatch(bare):
@@ -252,7 +257,8 @@ class _Builder:
                 raise self.fail(f"modifiers.{name}.lexicon", "expected true or false")
             critical, high = by_severity.get("critical", DROP), by_severity.get("high", DROP)
             high = KEEP if high == POSSIBLE else high
-            modifiers.append(Modifier(str(name), critical, high, direction, cues, window, lexicon))
+            only = frozenset(self.strings(spec.get("categories"), f"modifiers.{name}.categories"))
+            modifiers.append(Modifier(str(name), critical, high, direction, cues, window, lexicon, only))
         people = self.mapping(data.get("experiencer"), "experiencer")
         rules = tuple(self.rule(r, f"rules[{i}]", concepts) for i, r in enumerate(data.get("rules") or []))
         return Language(
@@ -304,34 +310,79 @@ _Label = tuple[str, str]  # ("concept", name), ("modifier", name), ("self" | "ot
 
 
 class _Index:
-    """Terms keyed by their first word, so a message only tries terms that can start in it."""
+    """Terms keyed by their least common word (`flows.common_words`): a message only tries the
+    terms whose key word occurs in it, and those only where their first word occurs."""
 
     def __init__(self, labelled: Iterable[tuple[_Label, _Term]]) -> None:
-        self.by_value: dict[str, list[tuple[_Label, _Term]]] = {}
-        self.prefixes: dict[str, list[tuple[_Label, _Term]]] = {}
-        for label, term in labelled:
-            for kind, value in term.words[0].options:
+        self.terms = list(labelled)
+        self.by_value: dict[str, list[int]] = {}
+        self.prefixes: dict[str, list[int]] = {}
+        for n, (_, term) in enumerate(self.terms):
+            for kind, value in _key_word(term).options:
+                if kind == "year":  # "19" and "20" start every year this knows
+                    self.prefixes.setdefault("19", []).append(n)
+                    self.prefixes.setdefault("20", []).append(n)
+                    continue
                 table = self.prefixes if kind == "prefix" else self.by_value
-                table.setdefault(value, []).append((label, term))
+                table.setdefault(value, []).append(n)
         self.prefix_lengths = sorted({len(p) for p in self.prefixes})
+        # token -> the terms it wakes (its stem is fixed for a language, so this is per index);
+        # entries are only added whole and it is reset when large: safe to share
+        self._woken: dict[str, tuple[int, ...]] = {}
+
+    def _wake(self, token: str, stem: str) -> tuple[int, ...]:
+        found = {*self.by_value.get(token, ()), *self.by_value.get(stem, ())}
+        for n in self.prefix_lengths:
+            if n > len(token):
+                break
+            found.update(self.prefixes.get(token[:n], ()))
+        return tuple(sorted(found))
 
     def find(
         self, tokens: Sequence[str], stems: Sequence[str], clause: Sequence[int]
     ) -> list[tuple[_Label, int, int]]:
-        out: list[tuple[_Label, int, int]] = []
-        by_value, prefixes, lengths = self.by_value, self.prefixes, self.prefix_lengths
+        woken: set[int] = set()
+        cache = self._woken
         for i, token in enumerate(tokens):
-            candidates = by_value.get(stems[i], [])
-            if token != stems[i]:
-                candidates = candidates + by_value.get(token, [])
-            for n in lengths:
-                if n <= len(token):
-                    candidates = candidates + prefixes.get(token[:n], [])
-            for label, term in candidates:
+            hit = cache.get(token)
+            if hit is None:
+                if len(cache) > 50_000:
+                    cache.clear()
+                hit = cache[token] = self._wake(token, stems[i])
+            woken.update(hit)
+        if not woken:
+            return []
+        at: dict[str, list[int]] = {}  # token or stem -> positions
+        for i, token in enumerate(tokens):
+            at.setdefault(token, []).append(i)
+            if stems[i] != token:
+                at.setdefault(stems[i], []).append(i)
+        out: list[tuple[int, int, _Label, int]] = []
+        for n in woken:
+            label, term = self.terms[n]
+            starts: set[int] = set()
+            for kind, value in term.words[0].options:
+                if kind in ("prefix", "year"):
+                    starts.update(i for i, t in enumerate(tokens) if _word_at(term.words[0], t, stems[i]))
+                else:
+                    starts.update(at.get(value, ()))
+            for i in starts:
                 end = _complete(term, i, tokens, stems, clause)
                 if end is not None:
-                    out.append((label, i, end))
-        return out
+                    out.append((i, n, label, end))
+        out.sort()
+        return [(label, i, end) for i, _, label, end in out]
+
+
+def _key_word(term: _Term) -> _Word:
+    """The word to gate a term on: the one whose commonest option is least common."""
+
+    def strength(word: _Word) -> int:
+        return min(
+            2 if kind == "year" else 0 if value in COMMON else len(value) for kind, value in word.options
+        )
+
+    return max(term.words, key=strength)  # the first of equals
 
 
 def _word_at(word: _Word, token: str, stem: str) -> bool:
@@ -339,6 +390,8 @@ def _word_at(word: _Word, token: str, stem: str) -> bool:
         if (kind == "stem" and stem == value) or (kind == "exact" and token == value):
             return True
         if kind == "prefix" and token.startswith(value):
+            return True
+        if kind == "year" and len(token) == 4 and token.isdigit() and token[:2] in ("19", "20"):
             return True
     return False
 
@@ -390,11 +443,6 @@ class ConceptSet:
         self.emoji: dict[str, str] = {}
         for lang in self.languages.values():
             self.emoji.update(lang.emoji)
-        self._emoji_rx = (
-            re.compile("|".join(re.escape(e) for e in sorted(self.emoji, key=len, reverse=True)))
-            if self.emoji
-            else None
-        )
         self._compiled = [self._compile(lang) for lang in self.languages.values()]
 
     @staticmethod
@@ -425,12 +473,6 @@ class ConceptSet:
     @classmethod
     def from_mapping(cls, language: str, data: Mapping[str, Any]) -> ConceptSet:
         return cls({language: _Builder(language, data, "<concepts>").build()})
-
-    def expand_emoji(self, text: str) -> str:
-        """The listed emoji as words ("🍺" -> " beer "), so concepts and the model can read them."""
-        if self._emoji_rx is None:
-            return text
-        return self._emoji_rx.sub(lambda m: f" {self.emoji[m.group()]} ", text)
 
     def analyse(self, normalized: str) -> list[_Analysis]:
         tokens = [t for t in normalized.split(" ") if t]
@@ -468,12 +510,12 @@ class ConceptSet:
         for compiled, analysis in zip(self._compiled, analyses, strict=True):
             if analysis.concepts:
                 for rule in compiled.language.rules:
-                    out += _fire(rule, analysis)
+                    out += _fire(rule, analysis, analyses)
         return out
 
     @staticmethod
     def about(
-        analyses: Sequence[_Analysis], start_char: int, end_char: int, severity: Severity
+        analyses: Sequence[_Analysis], start_char: int, end_char: int, severity: Severity, category: str
     ) -> tuple[tuple[str, ...], str, str]:
         """A span of the normalised message found by another matcher (the lexicon), by character
         offsets into the tokens joined with spaces: (modifier names, strongest effect, experiencer)."""
@@ -492,7 +534,7 @@ class ConceptSet:
             if a is None:
                 continue
             hit = _Hit("", a, max(b, a + 1))
-            mods.update(_modifiers_on(hit, analysis, severity, lexicon=True))
+            mods.update(_modifiers_on(hit, analysis, severity, category, lexicon=True))
             if _experiencer([hit], analysis) == "other":
                 experiencer = "other"
         return tuple(sorted(mods)), _strongest(mods.values()), experiencer
@@ -511,7 +553,9 @@ def _strongest(effects: Iterable[str]) -> str:
     return DROP if DROP in found else POSSIBLE if POSSIBLE in found else KEEP
 
 
-def _fire(rule: Rule, analysis: _Analysis) -> list[Finding]:
+def _fire(rule: Rule, analysis: _Analysis, readings: Sequence[_Analysis]) -> list[Finding]:
+    """The rule's findings in one language's reading; modifiers come from every reading (a
+    Spanish "le dije que no" denies an English concept too)."""
     slots = [[h for h in analysis.concepts if h.concept in names] for names in rule.needs]
     if any(not s for s in slots):
         return []
@@ -528,7 +572,8 @@ def _fire(rule: Rule, analysis: _Analysis) -> list[Finding]:
     for group in groups:
         mods: dict[str, str] = {}
         for h in group:
-            mods.update(_modifiers_on(h, analysis, rule.severity))
+            for reading in readings:
+                mods.update(_modifiers_on(h, reading, rule.severity, rule.category))
         found.append(
             Finding(
                 category=rule.category,
@@ -545,7 +590,7 @@ def _fire(rule: Rule, analysis: _Analysis) -> list[Finding]:
 
 
 def _modifiers_on(
-    hit: _Hit, analysis: _Analysis, severity: Severity, *, lexicon: bool = False
+    hit: _Hit, analysis: _Analysis, severity: Severity, category: str, *, lexicon: bool = False
 ) -> dict[str, str]:
     """The modifiers whose cues scope over the hit, with their effect at this severity."""
     clause = analysis.clause
@@ -553,7 +598,11 @@ def _modifiers_on(
     mods: dict[str, str] = {}
     for mod, a, b in analysis.cues:
         inside = a <= hit.start and hit.end <= b  # "narcan for the house" holds "narcan"
-        if clause[a] != where or (lexicon and not mod.lexicon):
+        if (
+            clause[a] != where
+            or (lexicon and not mod.lexicon)
+            or (mod.categories and category not in mod.categories)
+        ):
             continue
         if inside and (a, b) != (hit.start, hit.end):
             mods[mod.name] = mod.effect(severity)

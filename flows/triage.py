@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from flows.common_words import COMMON as _COMMON
 from flows.concepts import DROP, POSSIBLE, ConceptError, ConceptSet
 from flows.severity import Severity, max_severity
 
@@ -217,9 +218,14 @@ def _sub_traced(stage: _Stage, s: str, trace: list[_Edits]) -> str:
     return "".join(parts)
 
 
-def _normalize(text: str, trace: list[_Edits] | None = None) -> str:
+def _normalize(text: str, trace: list[_Edits] | None = None, emoji: _Stage | None = None) -> str:
+    """`emoji`: a first stage that turns listed emoji into words (`Triage` builds it from the
+    concept files), traced like the others so matches still quote the person's own text."""
     s = text.translate(_ASCII_FOLD)
-    stages = _STAGES if s.isascii() else (_NON_ASCII, *_STAGES)
+    if s.isascii():
+        stages = _STAGES
+    else:
+        stages = (_NON_ASCII, *_STAGES) if emoji is None else (emoji, _NON_ASCII, *_STAGES)
     for stage in stages:
         s = stage[0].sub(stage[1], s) if trace is None else _sub_traced(stage, s, trace)
     return s
@@ -233,10 +239,10 @@ def normalize(text: str) -> str:
 class _OffsetMap:
     """Maps spans of `normalize(text)` back to the person's own words (normalises once more)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, emoji: _Stage | None = None) -> None:
         self.text = text
         self.trace: list[_Edits] = []
-        _normalize(text, self.trace)
+        _normalize(text, self.trace, emoji)
 
     def span(self, start: int, end: int) -> str:
         for edits in reversed(self.trace):
@@ -398,15 +404,6 @@ def _min_words(seq: _Seq, groups: Mapping[str, Sequence[_Seq]]) -> int:
 # --- gate keys -------------------------------------------------------------------------------
 # A phrase is only tried on a message containing a word that starts with one of its keys.
 # Words too common to be a useful key: a phrase keyed on them would be tried on most messages.
-_COMMON_WORDS = """
-i im me my a an the to too 2 and so it its is was be of in on at no not he she we they you u ur
-have had has been just get got go do did don can will would could should for 4 with this that
-there what if or but up out all some one two more now then than like really very want need know
-feel day today time back off over from about bout as by his her him them their our your yo
-de la el en y que mi lo se un una ya le les con por para es esta estoy muy mas pero si sin todo
-voy va te tengo hoy bien ando al del los las mis tu su
-"""
-_COMMON = frozenset(_COMMON_WORDS.split())
 _GOOD_KEY = 3  # a key set scores its shortest key's length (0 for a common word); this is enough
 _KEY_END = re.compile(r"['\- ?]")
 
@@ -955,6 +952,14 @@ def _dedupe(hits: list[_Hit]) -> list[_Hit]:
     return kept
 
 
+def _emoji_stage(words: Mapping[str, str]) -> _Stage | None:
+    """The normalisation stage that reads the concept files' emoji as words ("🍺" -> "beer")."""
+    if not words:
+        return None
+    rx = re.compile("|".join(re.escape(e) for e in sorted(words, key=len, reverse=True)))
+    return (rx, lambda m: f" {words[m.group()]} ", False)
+
+
 class Scorer(Protocol):
     """The statistical recall net (`flows.triage_model.TriageModel`)."""
 
@@ -980,6 +985,7 @@ class Triage:
         self.thresholds = thresholds
         self.concepts = concepts if concepts is not None else ConceptSet({})
         self.model = model
+        self._emoji = _emoji_stage(self.concepts.emoji)
         self._all = _Matcher([(lex, True) for lex in self.lexicons.values()])
         # a given language is checked in full, every other one for its critical phrases
         self._by_lang = {
@@ -1022,8 +1028,9 @@ class Triage:
     def assess(self, text: str, lang: str | None = None) -> TriageResult:
         """Red flags in one free-text message. `lang` None checks every language in full; a
         given language is checked in full and the others for their critical phrases."""
-        text = self.concepts.expand_emoji(text)
-        norm = _normalize(text)
+        plain = _normalize(text)  # what the model was trained on
+        emoji = self._emoji if self._emoji is not None and self._emoji[0].search(text) else None
+        norm = plain if emoji is None else _normalize(text, None, emoji)
         if not norm:
             return NO_FLAGS
         s = " " + norm
@@ -1038,10 +1045,12 @@ class Triage:
             while s[start] in " .":
                 start += 1
             severity = h.category.severity
-            mods, effect, experiencer = ConceptSet.about(analyses, start - 1, h.end - 1, severity)
+            mods, effect, experiencer = ConceptSet.about(
+                analyses, start - 1, h.end - 1, severity, h.category.name
+            )
             if effect == DROP:
                 continue
-            to_original = to_original or _OffsetMap(text)
+            to_original = to_original or _OffsetMap(text, emoji)
             phrase = to_original.span(start - 1, h.end - 1) or s[start : h.end]
             possible = effect == POSSIBLE and severity is Severity.CRITICAL
             matches.append(
@@ -1064,7 +1073,7 @@ class Triage:
                 f.severity is not Severity.CRITICAL and shields.negates(a + 1, b + 1, f.category)
             ):
                 continue  # an idiom or a denial the lexicon knows ("this homework is killing me")
-            to_original = to_original or _OffsetMap(text)
+            to_original = to_original or _OffsetMap(text, emoji)
             possible = f.effect == POSSIBLE and f.severity is Severity.CRITICAL
             matches.append(
                 Match(
@@ -1080,7 +1089,7 @@ class Triage:
             )
         if self.model is None:
             return TriageResult.from_matches(matches)
-        score = self.model.score_normalized(norm)
+        score = self.model.score_normalized(plain)
         said = self.model.severity(score)
         worst = max_severity(*(m.severity for m in matches))
         # The model only raises, and only to a possible crisis where nothing else is critical. Its
