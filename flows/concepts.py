@@ -68,6 +68,7 @@ class Modifier:
     window: int  # words between the cue and the finding, at most
     lexicon: bool  # applies to the lexicon's matches too
     categories: frozenset[str]  # only findings of these categories (empty: all)
+    whole_message: bool  # its cues reach across clauses ("lo voy a matar, se comió mis tacos jaja")
 
     def effect(self, severity: Severity) -> str:
         return self.critical if severity is Severity.CRITICAL else self.high
@@ -140,7 +141,7 @@ STEMS = _Stems()
 _TOP_KEYS = frozenset(
     {"language", "gap", "emoji", "terminators", "pseudo", "concepts", "modifiers", "experiencer", "rules"}
 )
-_MOD_KEYS = frozenset({"effect", "direction", "cues", "window", "lexicon", "categories"})
+_MOD_KEYS = frozenset({"effect", "direction", "cues", "window", "lexicon", "categories", "whole_message"})
 _RULE_KEYS = frozenset({"category", "severity", "all", "within", "possible"})
 _WORD = re.compile(r"[a-z0-9']+")
 _PIECE = re.compile(r"\([^)]*\)?|[^\s()]+")
@@ -258,7 +259,12 @@ class _Builder:
             critical, high = by_severity.get("critical", DROP), by_severity.get("high", DROP)
             high = KEEP if high == POSSIBLE else high
             only = frozenset(self.strings(spec.get("categories"), f"modifiers.{name}.categories"))
-            modifiers.append(Modifier(str(name), critical, high, direction, cues, window, lexicon, only))
+            whole = spec.get("whole_message", False)
+            if not isinstance(whole, bool):
+                raise self.fail(f"modifiers.{name}.whole_message", "expected true or false")
+            modifiers.append(
+                Modifier(str(name), critical, high, direction, cues, window, lexicon, only, whole)
+            )
         people = self.mapping(data.get("experiencer"), "experiencer")
         rules = tuple(self.rule(r, f"rules[{i}]", concepts) for i, r in enumerate(data.get("rules") or []))
         return Language(
@@ -599,7 +605,7 @@ def _modifiers_on(
     for mod, a, b in analysis.cues:
         inside = a <= hit.start and hit.end <= b  # "narcan for the house" holds "narcan"
         if (
-            clause[a] != where
+            (clause[a] != where and not mod.whole_message)
             or (lexicon and not mod.lexicon)
             or (mod.categories and category not in mod.categories)
         ):

@@ -1040,6 +1040,7 @@ class Triage:
         hits, shields = matcher.hits(s, shields=bool(findings) or self.model is not None)
         to_original: _OffsetMap | None = None
         matches = []
+        dropped_critical = False  # critical words the rules read as history, a joke, media...
         for h in hits:
             start = h.start
             while s[start] in " .":
@@ -1049,6 +1050,7 @@ class Triage:
                 analyses, start - 1, h.end - 1, severity, h.category.name
             )
             if effect == DROP:
+                dropped_critical = dropped_critical or severity is Severity.CRITICAL
                 continue
             to_original = to_original or _OffsetMap(text, emoji)
             phrase = to_original.span(start - 1, h.end - 1) or s[start : h.end]
@@ -1065,6 +1067,7 @@ class Triage:
             )
         for f in findings:
             if f.effect == DROP:
+                dropped_critical = dropped_critical or f.severity is Severity.CRITICAL
                 continue
             if any(m.category == f.category and m.source == "lexicon" for m in matches):
                 continue  # the lexicon has said it, in the person's own words
@@ -1095,13 +1098,15 @@ class Triage:
         # The model only raises, and only to a possible crisis where nothing else is critical. Its
         # alert head alone is not a page: on the development set it cost more false alarms than
         # the recall it added (it is reported in `model.alert` for the peer and the benchmark).
-        # A whole denial the lexicon read ("I would never hurt myself") is not overruled by it.
+        # A whole denial the lexicon read ("I would never hurt myself") is not overruled by it,
+        # nor critical words the rules put in their place ("im going to kill him lmao").
         # Nor is a text of one or two words, where a linear model's score means little.
         long_enough = norm.count(" ") >= 2
         if (
             said is Severity.CRITICAL
             and worst is not Severity.CRITICAL
             and not shields.denied
+            and not dropped_critical
             and long_enough
         ):
             matches.append(Match("possible_crisis", Severity.HIGH, "", source="model", possible=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flows.severity import Severity, max_severity
@@ -280,9 +280,29 @@ def test_benign_noise_around_a_crisis_keeps_it_critical(
     triage: Triage, text: str, before: list[str], after: list[str], sep: str, lang: str | None
 ) -> None:
     noisy = sep.join([*before, text, *after])
+    # A threat to someone else followed by a laugh is the hyperbole of issue 11 ("I'm gonna kill
+    # my brother lol"): see test_a_laughed_off_threat_to_someone_else_is_a_joke.
+    assume(not (text == "I'm going to kill him" and "lol" in normalize(noisy)))
     result = triage.assess(noisy, lang)
     assert result.severity is CRITICAL, noisy
     assert all(m.phrase and m.phrase in noisy for m in result.matches)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm gonna kill my brother lol",
+        "lo voy a matar, se comió mis tacos jajaja",
+        "im going to kill him lmao",
+    ],
+)
+def test_a_laughed_off_threat_to_someone_else_is_a_joke(triage: Triage, text: str) -> None:
+    assert severity(triage, text) is NONE
+
+
+@pytest.mark.parametrize("text", ["lol i want to die", "I want to die 😂", "jaja ya me quiero morir"])
+def test_a_laugh_never_silences_a_wish_to_die(triage: Triage, text: str) -> None:
+    assert severity(triage, text) is CRITICAL
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
