@@ -48,7 +48,24 @@ class ConceptError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class _Word:
-    options: tuple[tuple[str, str], ...]  # (kind, value): "stem", "exact" or "prefix"
+    options: tuple[tuple[str, str], ...]  # (kind, value): "stem", "exact", "prefix" or "year"
+    stems: frozenset[str] = frozenset()  # the same, by kind, for a quick test (see `_word_at`)
+    exact: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    year: bool = False
+
+    @classmethod
+    def of(cls, options: Sequence[tuple[str, str]]) -> _Word:
+        def pick(kind: str) -> list[str]:
+            return [v for k, v in options if k == kind]
+
+        return cls(
+            tuple(options),
+            frozenset(pick("stem")),
+            frozenset(pick("exact")),
+            tuple(pick("prefix")),
+            any(k == "year" for k, _ in options),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +200,7 @@ class _Builder:
                 raise self.fail(where, f"cannot use {alt!r} as a word")
             value = STEMS.stem(self.language, bare) if kind == "stem" else bare
             options.append((kind, value))
-        return _Word(tuple(options))
+        return _Word.of(options)
 
     def term(self, text: str, where: str) -> list[_Term]:
         """One term, or several when it has (a b|c d) groups: one per combination."""
@@ -332,6 +349,16 @@ class _Index:
                 table = self.prefixes if kind == "prefix" else self.by_value
                 table.setdefault(value, []).append(n)
         self.prefix_lengths = sorted({len(p) for p in self.prefixes})
+        # per term, how its first word is found: exact values (a token or a stem), and prefixes
+        # ("<year>" is the prefix "<year>", looked up by scanning once per message)
+        self.first: list[tuple[frozenset[str], frozenset[str], tuple[str, ...]]] = [
+            (
+                term.words[0].stems,
+                term.words[0].exact,
+                (*term.words[0].prefixes, *(("<year>",) if term.words[0].year else ())),
+            )
+            for _, term in self.terms
+        ]
         # token -> the terms it wakes (its stem is fixed for a language, so this is per index);
         # entries are only added whole and it is reset when large: safe to share
         self._woken: dict[str, tuple[int, ...]] = {}
@@ -358,20 +385,31 @@ class _Index:
             woken.update(hit)
         if not woken:
             return []
-        at: dict[str, list[int]] = {}  # token or stem -> positions
+        at_token: dict[str, list[int]] = {}  # token -> positions
+        at_stem: dict[str, list[int]] = {}  # stem -> positions
         for i, token in enumerate(tokens):
-            at.setdefault(token, []).append(i)
-            if stems[i] != token:
-                at.setdefault(stems[i], []).append(i)
+            at_token.setdefault(token, []).append(i)
+            at_stem.setdefault(stems[i], []).append(i)
+        by_prefix: dict[str, list[int]] = {}  # filled as terms ask
         out: list[tuple[int, int, _Label, int]] = []
+        first = self.first
         for n in woken:
             label, term = self.terms[n]
+            by_stem, exact, prefixes = first[n]
             starts: set[int] = set()
-            for kind, value in term.words[0].options:
-                if kind in ("prefix", "year"):
-                    starts.update(i for i, t in enumerate(tokens) if _word_at(term.words[0], t, stems[i]))
-                else:
-                    starts.update(at.get(value, ()))
+            for value in by_stem:
+                starts.update(at_stem.get(value, ()))
+            for value in exact:
+                starts.update(at_token.get(value, ()))
+            for prefix in prefixes:
+                got = by_prefix.get(prefix)
+                if got is None:
+                    got = by_prefix[prefix] = [
+                        i
+                        for i, t in enumerate(tokens)
+                        if (_is_year(t) if prefix == "<year>" else t.startswith(prefix))
+                    ]
+                starts.update(got)
             for i in starts:
                 end = _complete(term, i, tokens, stems, clause)
                 if end is not None:
@@ -391,15 +429,16 @@ def _key_word(term: _Term) -> _Word:
     return max(term.words, key=strength)  # the first of equals
 
 
+def _is_year(token: str) -> bool:
+    return len(token) == 4 and token.isdigit() and token[:2] in ("19", "20")
+
+
 def _word_at(word: _Word, token: str, stem: str) -> bool:
-    for kind, value in word.options:
-        if (kind == "stem" and stem == value) or (kind == "exact" and token == value):
-            return True
-        if kind == "prefix" and token.startswith(value):
-            return True
-        if kind == "year" and len(token) == 4 and token.isdigit() and token[:2] in ("19", "20"):
-            return True
-    return False
+    if stem in word.stems or token in word.exact:
+        return True
+    if word.prefixes and token.startswith(word.prefixes):
+        return True
+    return word.year and _is_year(token)
 
 
 def _complete(
@@ -407,8 +446,6 @@ def _complete(
 ) -> int | None:
     """End of the term started at token i (its first word matched), or None: its other words in
     order, in the same clause, each at most `gap` words after the previous one."""
-    if not _word_at(term.words[0], tokens[i], stems[i]):
-        return None
     pos, where = i, clause[i]
     for word in term.words[1:]:
         for j in range(pos + 1, min(pos + 2 + term.gap, len(tokens))):
