@@ -79,10 +79,10 @@ class Alerting:
         )
         return messages.text(key, locale, peer=peer)
 
-    def possible_crisis_text(self, locale: str, peer_name: str | None) -> str:
+    def possible_crisis_text(self, locale: str, peer_name: str | None, *, about_other: bool = False) -> str:
         messages = self._content.messages
         peer = peer_name or messages.text("crisis_no_peer", locale)
-        return messages.text("possible_crisis", locale, peer=peer)
+        return messages.text("possible_crisis_other" if about_other else "possible_crisis", locale, peer=peer)
 
     async def notify(
         self, s: AsyncSession, person: Person, text: str, kind: MessageKind, now: datetime
@@ -144,7 +144,10 @@ class Alerting:
                 queued += 1
             audit(s, now, "system", "crisis.replied", raised_by.id, categories=categories)
         elif severity is Severity.HIGH and reply_to is not None and any(sig.possible for sig in worst):
-            text = self.possible_crisis_text(raised_by.locale, staff[0].name if staff else None)
+            about_other = raised_by.role == Role.FAMILY or all(sig.about_other for sig in worst)
+            text = self.possible_crisis_text(
+                raised_by.locale, staff[0].name if staff else None, about_other=about_other
+            )
             if queue_message(s, reply_to, text, MessageKind.CRISIS, now) is not None:
                 queued += 1
             audit(s, now, "system", "crisis.possible_replied", raised_by.id, categories=categories)
