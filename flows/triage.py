@@ -17,7 +17,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from itertools import product
 from pathlib import Path
@@ -1102,6 +1102,18 @@ class Triage:
         # nor critical words the rules put in their place ("im going to kill him lmao").
         # Nor is a text of one or two words, where a linear model's score means little.
         long_enough = norm.count(" ") >= 2
+        if said is Severity.CRITICAL and any(m.possible for m in matches):
+            # the rules read crisis words under a hedge ("maybe", "if", "lol") and the model reads
+            # a crisis too: two readings agree, so it is a crisis, not a possible one
+            matches = [
+                replace(
+                    m, severity=Severity.CRITICAL, possible=False, modifiers=(*m.modifiers, "model_agrees")
+                )
+                if m.possible
+                else m
+                for m in matches
+            ]
+            worst = Severity.CRITICAL
         if (
             said is Severity.CRITICAL
             and worst is not Severity.CRITICAL
