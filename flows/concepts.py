@@ -24,7 +24,7 @@ every message: Spanglish needs both.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -161,7 +161,7 @@ _TOP_KEYS = frozenset(
 _MOD_KEYS = frozenset({"effect", "direction", "cues", "window", "lexicon", "categories", "whole_message"})
 _RULE_KEYS = frozenset({"category", "severity", "all", "within", "possible"})
 _WORD = re.compile(r"[a-z0-9']+")
-_PIECE = re.compile(r"\([^)]*\)?|[^\s()]+")
+_PIECE = re.compile(r"\([^)]*\)?\??|[^\s()]+")
 
 
 class _Builder:
@@ -211,17 +211,27 @@ class _Builder:
             if piece == "...":
                 gap = 5
             elif piece.startswith("("):
-                if not piece.endswith(")") or not piece[1:-1].strip():
-                    raise self.fail(where, f"{text!r}: a group is (words|other words)")
-                pieces.append([alt.split() for alt in piece[1:-1].split("|")])
+                optional = piece.endswith(")?")
+                inner = piece[1:-2] if optional else piece[1:-1]
+                if not (piece.endswith((")", ")?"))) or not inner.strip():
+                    raise self.fail(
+                        where, f"{text!r}: a group is (words|other words), or (words)? if optional"
+                    )
+                alternatives = [alt.split() for alt in inner.split("|")]
+                if any(not alt for alt in alternatives):
+                    raise self.fail(
+                        where, f"{text!r}: an empty alternative (use (words)? for optional words)"
+                    )
+                pieces.append([*alternatives, []] if optional else alternatives)
             else:
                 pieces.append([[piece]])
-        if not pieces or any(not alt for options in pieces for alt in options):
-            raise self.fail(where, f"{text!r}: an empty term or alternative")
         terms = []
         for combo in product(*pieces):
             words = [self.word(w, where) for alt in combo for w in alt]
-            terms.append(_Term(text, tuple(words), gap))
+            if words:
+                terms.append(_Term(text, tuple(words), gap))
+        if not terms:
+            raise self.fail(where, f"{text!r}: an empty term")
         return terms
 
     def terms(self, value: Any, where: str) -> tuple[_Term, ...]:
@@ -596,6 +606,26 @@ def _strongest(effects: Iterable[str]) -> str:
     return DROP if DROP in found else POSSIBLE if POSSIBLE in found else KEEP
 
 
+def _pick(slots: Sequence[Sequence[_Hit]], ok: Callable[[_Hit], bool]) -> list[_Hit] | None:
+    """One hit per slot, in order, each acceptable to `ok`; a concept named in two slots needs
+    two separate hits of it (two farewells, not one read twice)."""
+    picked: list[_Hit] = []
+    for slot in slots:
+        hit = next(
+            (
+                h
+                for h in slot
+                if ok(h)
+                and not any(p.concept == h.concept and p.start < h.end and h.start < p.end for p in picked)
+            ),
+            None,
+        )
+        if hit is None:
+            return None
+        picked.append(hit)
+    return picked
+
+
 def _fire(rule: Rule, analysis: _Analysis, readings: Sequence[_Analysis]) -> list[Finding]:
     """The rule's findings in one language's reading; modifiers come from every reading (a
     Spanish "le dije que no" denies an English concept too)."""
@@ -605,12 +635,14 @@ def _fire(rule: Rule, analysis: _Analysis, readings: Sequence[_Analysis]) -> lis
     clause = analysis.clause
     groups: list[list[_Hit]] = []
     if rule.within_message:
-        groups.append([s[0] for s in slots])
+        group = _pick(slots, lambda h: True)
+        if group is not None:
+            groups.append(group)
     else:
         for where in sorted({clause[h.start] for h in slots[0]}):
-            picked = [next((h for h in s if clause[h.start] == where), None) for s in slots]
-            if all(p is not None for p in picked):
-                groups.append([p for p in picked if p is not None])
+            group = _pick(slots, lambda h, where=where: clause[h.start] == where)  # type: ignore[misc]
+            if group is not None:
+                groups.append(group)
     found = []
     for group in groups:
         mods: dict[str, str] = {}
