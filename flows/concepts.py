@@ -119,6 +119,7 @@ class _Hit:
     concept: str
     start: int
     end: int
+    words: tuple[str, ...] = ()  # as folded: the same words twice are one signal, not two
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,7 +549,7 @@ class ConceptSet:
             pseudo = [(a, b) for (kind, _), a, b in found if kind == "pseudo"]
             for (kind, name), a, b in found:
                 if kind == "concept":
-                    analysis.concepts.append(_Hit(name, a, b))
+                    analysis.concepts.append(_Hit(name, a, b, tuple(tokens[a:b])))
                 elif kind == "modifier":
                     if not any(x < b and a < y for x, y in pseudo):  # "not gonna lie" is no negation
                         analysis.cues.append((mods[name], a, b))
@@ -608,7 +609,7 @@ def _strongest(effects: Iterable[str]) -> str:
 
 def _pick(slots: Sequence[Sequence[_Hit]], ok: Callable[[_Hit], bool]) -> list[_Hit] | None:
     """One hit per slot, in order, each acceptable to `ok`; a concept named in two slots needs
-    two separate hits of it (two farewells, not one read twice)."""
+    two separate hits of it in different words (two farewells, not one read twice or repeated)."""
     picked: list[_Hit] = []
     for slot in slots:
         hit = next(
@@ -616,7 +617,10 @@ def _pick(slots: Sequence[Sequence[_Hit]], ok: Callable[[_Hit], bool]) -> list[_
                 h
                 for h in slot
                 if ok(h)
-                and not any(p.concept == h.concept and p.start < h.end and h.start < p.end for p in picked)
+                and not any(
+                    p.concept == h.concept and (p.words == h.words or (p.start < h.end and h.start < p.end))
+                    for p in picked
+                )
             ),
             None,
         )
