@@ -72,7 +72,7 @@ class _Word:
 class _Term:
     source: str
     words: tuple[_Word, ...]
-    gap: int
+    gaps: tuple[int, ...]  # before each word after the first: words allowed in between
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,7 @@ class Modifier:
     lexicon: bool  # applies to the lexicon's matches too
     categories: frozenset[str]  # only findings of these categories (empty: all)
     whole_message: bool  # its cues reach across clauses ("lo voy a matar, se comió mis tacos jaja")
+    clauses: int  # or this many clauses away, across punctuation but never across "but" ("pero")
 
     def effect(self, severity: Severity) -> str:
         return self.critical if severity is Severity.CRITICAL else self.high
@@ -120,6 +121,7 @@ class _Hit:
     start: int
     end: int
     words: tuple[str, ...] = ()  # as folded: the same words twice are one signal, not two
+    at: frozenset[int] = frozenset()  # positions of the term's own words (not the words between)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,9 @@ STEMS = _Stems()
 _TOP_KEYS = frozenset(
     {"language", "gap", "emoji", "terminators", "pseudo", "concepts", "modifiers", "experiencer", "rules"}
 )
-_MOD_KEYS = frozenset({"effect", "direction", "cues", "window", "lexicon", "categories", "whole_message"})
+_MOD_KEYS = frozenset(
+    {"effect", "direction", "cues", "window", "lexicon", "categories", "whole_message", "clauses"}
+)
 _RULE_KEYS = frozenset({"category", "severity", "all", "within", "possible"})
 _WORD = re.compile(r"[a-z0-9']+")
 _PIECE = re.compile(r"\([^)]*\)?\??|[^\s()]+")
@@ -211,6 +215,8 @@ class _Builder:
             piece = m.group()
             if piece == "...":
                 gap = 5
+            elif piece == "+":
+                pieces.append([["+"]])
             elif piece.startswith("("):
                 optional = piece.endswith(")?")
                 inner = piece[1:-2] if optional else piece[1:-1]
@@ -228,9 +234,19 @@ class _Builder:
                 pieces.append([[piece]])
         terms = []
         for combo in product(*pieces):
-            words = [self.word(w, where) for alt in combo for w in alt]
+            words: list[_Word] = []
+            gaps: list[int] = []
+            tight = False
+            for w in (w for alt in combo for w in alt):
+                if w == "+":
+                    tight = True
+                    continue
+                if words:
+                    gaps.append(0 if tight else gap)
+                words.append(self.word(w, where))
+                tight = False
             if words:
-                terms.append(_Term(text, tuple(words), gap))
+                terms.append(_Term(text, tuple(words), tuple(gaps)))
         if not terms:
             raise self.fail(where, f"{text!r}: an empty term")
         return terms
@@ -290,8 +306,11 @@ class _Builder:
             whole = spec.get("whole_message", False)
             if not isinstance(whole, bool):
                 raise self.fail(f"modifiers.{name}.whole_message", "expected true or false")
+            reach = spec.get("clauses", 0)
+            if not isinstance(reach, int) or isinstance(reach, bool) or not 0 <= reach <= 5:
+                raise self.fail(f"modifiers.{name}.clauses", "expected a whole number of clauses, 0 to 5")
             modifiers.append(
-                Modifier(str(name), critical, high, direction, cues, window, lexicon, only, whole)
+                Modifier(str(name), critical, high, direction, cues, window, lexicon, only, whole, reach)
             )
         people = self.mapping(data.get("experiencer"), "experiencer")
         rules = tuple(self.rule(r, f"rules[{i}]", concepts) for i, r in enumerate(data.get("rules") or []))
@@ -384,7 +403,7 @@ class _Index:
 
     def find(
         self, tokens: Sequence[str], stems: Sequence[str], clause: Sequence[int]
-    ) -> list[tuple[_Label, int, int]]:
+    ) -> list[tuple[_Label, int, int, tuple[int, ...]]]:
         woken: set[int] = set()
         cache = self._woken
         for i, token in enumerate(tokens):
@@ -402,7 +421,7 @@ class _Index:
             at_token.setdefault(token, []).append(i)
             at_stem.setdefault(stems[i], []).append(i)
         by_prefix: dict[str, list[int]] = {}  # filled as terms ask
-        out: list[tuple[int, int, _Label, int]] = []
+        out: list[tuple[int, int, _Label, tuple[int, ...]]] = []
         first = self.first
         for n in woken:
             label, term = self.terms[n]
@@ -422,11 +441,11 @@ class _Index:
                     ]
                 starts.update(got)
             for i in starts:
-                end = _complete(term, i, tokens, stems, clause)
-                if end is not None:
-                    out.append((i, n, label, end))
+                at = _complete(term, i, tokens, stems, clause)
+                if at is not None:
+                    out.append((i, n, label, at))
         out.sort()
-        return [(label, i, end) for i, _, label, end in out]
+        return [(label, i, at[-1] + 1, at) for i, _, label, at in out]
 
 
 def _key_word(term: _Term) -> _Word:
@@ -454,20 +473,22 @@ def _word_at(word: _Word, token: str, stem: str) -> bool:
 
 def _complete(
     term: _Term, i: int, tokens: Sequence[str], stems: Sequence[str], clause: Sequence[int]
-) -> int | None:
-    """End of the term started at token i (its first word matched), or None: its other words in
-    order, in the same clause, each at most `gap` words after the previous one."""
+) -> tuple[int, ...] | None:
+    """Positions of the term's words, started at token i (its first word matched), or None: its
+    other words in order, in the same clause, each at most its gap after the previous one."""
     pos, where = i, clause[i]
-    for word in term.words[1:]:
-        for j in range(pos + 1, min(pos + 2 + term.gap, len(tokens))):
+    positions = [i]
+    for word, gap in zip(term.words[1:], term.gaps, strict=True):
+        for j in range(pos + 1, min(pos + 2 + gap, len(tokens))):
             if clause[j] != where:
                 return None
             if _word_at(word, tokens[j], stems[j]):
                 pos = j
+                positions.append(j)
                 break
         else:
             return None
-    return pos + 1
+    return tuple(positions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,6 +508,7 @@ class _Analysis:
     concepts: list[_Hit]
     cues: list[tuple[Modifier, int, int]]
     people: list[tuple[str, int]]
+    hard: frozenset[int] = frozenset()  # where a terminator ("but", "pero") starts a clause
 
 
 class ConceptSet:
@@ -538,18 +560,19 @@ class ConceptSet:
             stems = [STEMS.stem(lang.language, t) for t in tokens]
             flat = [0] * len(tokens)
             breaks = {i for i, t in enumerate(tokens) if t == "."}
-            breaks.update(a for _, a, _ in compiled.breaks.find(tokens, stems, flat))
+            hard = frozenset(a for _, a, _, _ in compiled.breaks.find(tokens, stems, flat))
+            breaks.update(hard)
             clause, n = [], 0
             for i in range(len(tokens)):
                 n += i in breaks
                 clause.append(n)
             mods = {m.name: m for m in lang.modifiers}
-            analysis = _Analysis(tokens, stems, clause, [], [], [])
+            analysis = _Analysis(tokens, stems, clause, [], [], [], hard)
             found = compiled.terms.find(tokens, stems, clause)
-            pseudo = [(a, b) for (kind, _), a, b in found if kind == "pseudo"]
-            for (kind, name), a, b in found:
+            pseudo = [(a, b) for (kind, _), a, b, _ in found if kind == "pseudo"]
+            for (kind, name), a, b, at in found:
                 if kind == "concept":
-                    analysis.concepts.append(_Hit(name, a, b, tuple(tokens[a:b])))
+                    analysis.concepts.append(_Hit(name, a, b, tuple(tokens[i] for i in at), frozenset(at)))
                 elif kind == "modifier":
                     if not any(x < b and a < y for x, y in pseudo):  # "not gonna lie" is no negation
                         analysis.cues.append((mods[name], a, b))
@@ -677,16 +700,21 @@ def _modifiers_on(
     mods: dict[str, str] = {}
     for mod, a, b in analysis.cues:
         inside = a <= hit.start and hit.end <= b  # "narcan for the house" holds "narcan"
-        if (
-            (clause[a] != where and not mod.whole_message)
-            or (lexicon and not mod.lexicon)
-            or (mod.categories and category not in mod.categories)
-        ):
+        if (lexicon and not mod.lexicon) or (mod.categories and category not in mod.categories):
             continue
+        if clause[a] != where and not mod.whole_message:
+            lo, hi = sorted((a, hit.start))
+            if abs(clause[a] - where) > mod.clauses or any(lo < i <= hi for i in analysis.hard):
+                continue
         if inside and (a, b) != (hit.start, hit.end):
             mods[mod.name] = mod.effect(severity)
             continue
-        if a < hit.end and hit.start < b:  # a cue inside a concept's own words is part of it
+        if a < hit.end and hit.start < b:
+            # a cue on a concept's own words is part of it ("no reason to live"); one on a word
+            # between them scopes over what follows it ("i'm not high": "i'm ... high")
+            if not hit.at or any(a <= i < b for i in hit.at) or mod.direction == "backward":
+                continue
+            mods[mod.name] = mod.effect(severity)
             continue
         before, after = b <= hit.start, a >= hit.end
         if (before and hit.start - b > mod.window) or (after and a - hit.end > mod.window):
