@@ -132,6 +132,7 @@ class Language:
     emoji: Mapping[str, str]
     terminators: tuple[_Term, ...]
     concepts: Mapping[str, tuple[_Term, ...]]
+    exclusions: Mapping[str, tuple[_Term, ...]]  # "!jump rope": a "rope" inside it is no means
     modifiers: tuple[Modifier, ...]
     pseudo: tuple[_Term, ...]
     self_words: tuple[_Term, ...]
@@ -272,10 +273,13 @@ class _Builder:
             raise self.fail("gap", "expected a whole number of words, 0 to 6")
         self.gap = gap
         emoji = {str(k): str(v) for k, v in self.mapping(data.get("emoji"), "emoji").items()}
-        concepts = {
-            str(name): self.terms(terms, f"concepts.{name}")
-            for name, terms in self.mapping(data.get("concepts"), "concepts").items()
-        }
+        concepts: dict[str, tuple[_Term, ...]] = {}
+        exclusions: dict[str, tuple[_Term, ...]] = {}
+        for name, raw in self.mapping(data.get("concepts"), "concepts").items():
+            where = f"concepts.{name}"
+            texts = self.strings(raw, where)
+            concepts[str(name)] = self.terms([t for t in texts if not t.startswith("!")], where)
+            exclusions[str(name)] = self.terms([t[1:] for t in texts if t.startswith("!")], f"{where} (!)")
         for name, terms in concepts.items():
             if not terms:
                 raise self.fail(f"concepts.{name}", "a concept needs at least one term")
@@ -319,6 +323,7 @@ class _Builder:
             emoji=emoji,
             terminators=self.terms(data.get("terminators"), "terminators"),
             concepts=concepts,
+            exclusions=exclusions,
             modifiers=tuple(modifiers),
             pseudo=self.terms(data.get("pseudo"), "pseudo"),
             self_words=self.terms(people.get("self"), "experiencer.self"),
@@ -527,6 +532,8 @@ class ConceptSet:
         labelled: list[tuple[_Label, _Term]] = []
         for name, terms in lang.concepts.items():
             labelled += [(("concept", name), t) for t in terms]
+        for name, terms in lang.exclusions.items():
+            labelled += [(("exclude", name), t) for t in terms]
         for mod in mods.values():
             labelled += [(("modifier", mod.name), t) for t in mod.cues]
         labelled += [(("pseudo", ""), t) for t in lang.pseudo]
@@ -570,8 +577,11 @@ class ConceptSet:
             analysis = _Analysis(tokens, stems, clause, [], [], [], hard)
             found = compiled.terms.find(tokens, stems, clause)
             pseudo = [(a, b) for (kind, _), a, b, _ in found if kind == "pseudo"]
+            excluded = [(name, a, b) for (kind, name), a, b, _ in found if kind == "exclude"]
             for (kind, name), a, b, at in found:
                 if kind == "concept":
+                    if any(n == name and x < b and a < y for n, x, y in excluded):
+                        continue
                     analysis.concepts.append(_Hit(name, a, b, tuple(tokens[i] for i in at), frozenset(at)))
                 elif kind == "modifier":
                     if not any(x < b and a < y for x, y in pseudo):  # "not gonna lie" is no negation
