@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.severity import Severity
-from flows.triage import Triage, normalize
+from flows.textfold import normalize
+from flows.triage import Triage
 from flows.triage_training import is_dev
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.triage_eval import pin_to_one_core
-from flows.triage import normalize
+from flows.textfold import normalize
 from flows.triage_model import TriageModel
 from flows.triage_training import load_corpus
 

@@ -35,6 +35,7 @@ import yaml
 
 from flows.common_words import COMMON
 from flows.severity import Severity
+from flows.textfold import normalize
 
 STEMMERS = {"en": "english", "es": "spanish"}
 DROP, POSSIBLE, KEEP = "drop", "possible", "keep"
@@ -193,8 +194,6 @@ class _Builder:
         return value
 
     def word(self, token: str, where: str) -> _Word:
-        from flows.triage import normalize  # noqa: PLC0415  (triage imports this module)
-
         options: list[tuple[str, str]] = []
         for alt in token.split("|"):
             if alt == "<year>":

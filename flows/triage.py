@@ -14,11 +14,9 @@ Safety rules built into the engine, not left to the lexicon files:
 from __future__ import annotations
 
 import re
-import unicodedata
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
+from functools import cache
 from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,9 +26,25 @@ import yaml
 from flows.common_words import COMMON as _COMMON
 from flows.concepts import DROP, POSSIBLE, ConceptError, ConceptSet
 from flows.severity import Severity, max_severity
+from flows.textfold import OffsetMap, emoji_stage, fold_char, normalize, normalize_with
+from flows.triage_model import ModelError, ModelScore, TriageModel
 
 if TYPE_CHECKING:
     from flows.trends import TrendThresholds
+
+
+__all__ = [  # normalize and ModelScore are re-exported: the lexicon's view of a text, the model's score
+    "NO_FLAGS",
+    "Category",
+    "Lexicon",
+    "LexiconError",
+    "Match",
+    "ModelScore",
+    "Scorer",
+    "Triage",
+    "TriageResult",
+    "normalize",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +69,6 @@ class Match:
             "experiencer": self.experiencer,
             "possible_crisis": self.possible,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class ModelScore:
-    """The statistical model's probabilities for one text: critical, and any alert (high or critical)."""
-
-    critical: float
-    alert: float
-    version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,122 +139,6 @@ class LexiconError(ValueError):
     """A lexicon or thresholds file that cannot be used; the message names the file and entry."""
 
 
-# --- normalisation -------------------------------------------------------------------------
-# Case-fold, strip accents, turn emoji and symbols into spaces (laughing emoji into "lol", so
-# "dying 😂" can be told from "dying"), punctuation into a " . " token, letters repeated 3+ times
-# into one ("sooooo" -> "so"), and collapse spaces. Every stage is a regex substitution, so the
-# same code can record offsets to report a match as the person wrote it.
-
-_LAUGH = frozenset("😂🤣💀😆😹😅")
-_APOSTROPHES = frozenset("’‘ʼ＇‛′´`")
-_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ`", "abcdefghijklmnopqrstuvwxyz'")
-
-
-@lru_cache(maxsize=8192)
-def _fold_char(ch: str) -> str:
-    if ch in _LAUGH:
-        return " lol "
-    if ch in _APOSTROPHES:
-        return "'"
-    if unicodedata.category(ch).startswith("S"):
-        return " "  # a symbol is never words: "№" must not become "No"
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", ch).casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_ASCII_FOLD)
-
-
-def _fold_run(m: re.Match[str]) -> str:
-    return "".join(_fold_char(c) for c in m.group())
-
-
-def _squash_spaces(m: re.Match[str]) -> str:
-    return "" if m.start() == 0 or m.end() == len(m.string) else " "
-
-
-_Stage = tuple[re.Pattern[str], Callable[[re.Match[str]], str], bool]  # pattern, replacement, keeps length
-_NON_ASCII: _Stage = (re.compile(r"[^\x00-\x7f]+"), _fold_run, False)
-_STAGES: tuple[_Stage, ...] = (
-    (re.compile(r"[^\w'\s.,;:!?]|_|(?<!\w)'|'(?!\w)"), lambda m: " ", True),
-    (re.compile(r"\s*[.,;:!?]+\s*"), lambda m: " . ", False),
-    (re.compile(r"([^\W\d_])\1{2,}"), lambda m: m.group(1), False),
-    (re.compile(r"^\s+|\s+$|\s{2,}|[^\S ]"), _squash_spaces, False),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Edits:
-    """Replacements made by one stage: (new_start, new_end, old_start, old_end), in order."""
-
-    starts: list[int]
-    rows: list[tuple[int, int, int, int]]
-
-    def old_start(self, p: int) -> int:
-        i = bisect_right(self.starts, p) - 1
-        if i < 0:
-            return p
-        _, ne, os_, oe = self.rows[i]
-        return os_ if p < ne else p - ne + oe
-
-    def old_end(self, p: int) -> int:
-        i = bisect_left(self.starts, p) - 1
-        if i < 0:
-            return p
-        _, ne, _, oe = self.rows[i]
-        return oe if p <= ne else p - ne + oe
-
-
-def _sub_traced(stage: _Stage, s: str, trace: list[_Edits]) -> str:
-    rx, repl, keeps_length = stage
-    if keeps_length:
-        return rx.sub(repl, s)
-    parts: list[str] = []
-    starts: list[int] = []
-    rows: list[tuple[int, int, int, int]] = []
-    last = delta = 0
-    for m in rx.finditer(s):
-        a, b = m.span()
-        rep = repl(m)
-        parts += (s[last:a], rep)
-        starts.append(a + delta)
-        rows.append((a + delta, a + delta + len(rep), a, b))
-        delta += len(rep) - (b - a)
-        last = b
-    parts.append(s[last:])
-    trace.append(_Edits(starts, rows))
-    return "".join(parts)
-
-
-def _normalize(text: str, trace: list[_Edits] | None = None, emoji: _Stage | None = None) -> str:
-    """`emoji`: a first stage that turns listed emoji into words (`Triage` builds it from the
-    concept files), traced like the others so matches still quote the person's own text."""
-    s = text.translate(_ASCII_FOLD)
-    if s.isascii():
-        stages = _STAGES
-    else:
-        stages = (_NON_ASCII, *_STAGES) if emoji is None else (emoji, _NON_ASCII, *_STAGES)
-    for stage in stages:
-        s = stage[0].sub(stage[1], s) if trace is None else _sub_traced(stage, s, trace)
-    return s
-
-
-def normalize(text: str) -> str:
-    """The text as the lexicon sees it: folded, accents and emoji gone, `.` for punctuation."""
-    return _normalize(text)
-
-
-class _OffsetMap:
-    """Maps spans of `normalize(text)` back to the person's own words (normalises once more)."""
-
-    def __init__(self, text: str, emoji: _Stage | None = None) -> None:
-        self.text = text
-        self.trace: list[_Edits] = []
-        _normalize(text, self.trace, emoji)
-
-    def span(self, start: int, end: int) -> str:
-        for edits in reversed(self.trace):
-            start, end = edits.old_start(start), edits.old_end(end)
-        return self.text[start:end].strip(" \t\r\n.,;:!?")
-
-
 # --- phrase syntax ---------------------------------------------------------------------------
 
 
@@ -305,7 +194,7 @@ _SHORTHAND = {
 
 
 def _fold_literal(word: str) -> str:
-    return "".join(_fold_char(c) if not c.isascii() else c.lower() for c in word)
+    return "".join(fold_char(c) if not c.isascii() else c.lower() for c in word)
 
 
 def _parse(phrase: str, *, follower: bool = False) -> _Seq:
@@ -952,14 +841,6 @@ def _dedupe(hits: list[_Hit]) -> list[_Hit]:
     return kept
 
 
-def _emoji_stage(words: Mapping[str, str]) -> _Stage | None:
-    """The normalisation stage that reads the concept files' emoji as words ("🍺" -> "beer")."""
-    if not words:
-        return None
-    rx = re.compile("|".join(re.escape(e) for e in sorted(words, key=len, reverse=True)))
-    return (rx, lambda m: f" {words[m.group()]} ", False)
-
-
 class Scorer(Protocol):
     """The statistical recall net (`flows.triage_model.TriageModel`)."""
 
@@ -985,7 +866,7 @@ class Triage:
         self.thresholds = thresholds
         self.concepts = concepts if concepts is not None else ConceptSet({})
         self.model = model
-        self._emoji = _emoji_stage(self.concepts.emoji)
+        self._emoji = emoji_stage(self.concepts.emoji)
         self._all = _Matcher([(lex, True) for lex in self.lexicons.values()])
         # a given language is checked in full, every other one for its critical phrases
         self._by_lang = {
@@ -1015,10 +896,11 @@ class Triage:
             concepts = ConceptSet.load(config_dir)
         except ConceptError as exc:
             raise LexiconError(str(exc)) from None
-        from flows.triage_model import TriageModel  # noqa: PLC0415  (it folds text with this module)
-
         model_path = triage_dir / "model.json"
-        model = TriageModel.load(model_path) if model_path.exists() and use_model else None
+        try:
+            model = TriageModel.load(model_path) if model_path.exists() and use_model else None
+        except ModelError as exc:
+            raise LexiconError(str(exc)) from None
         return cls(lexicons, load_thresholds(config_dir), concepts, model)
 
     @property
@@ -1028,9 +910,9 @@ class Triage:
     def assess(self, text: str, lang: str | None = None) -> TriageResult:
         """Red flags in one free-text message. `lang` None checks every language in full; a
         given language is checked in full and the others for their critical phrases."""
-        plain = _normalize(text)  # what the model was trained on
+        plain = normalize_with(text)  # what the model was trained on
         emoji = self._emoji if self._emoji is not None and self._emoji[0].search(text) else None
-        norm = plain if emoji is None else _normalize(text, None, emoji)
+        norm = plain if emoji is None else normalize_with(text, None, emoji)
         if not norm:
             return NO_FLAGS
         s = " " + norm
@@ -1038,7 +920,7 @@ class Triage:
         analyses = self.concepts.analyse(norm)
         findings = self.concepts.findings(analyses)
         hits, shields = matcher.hits(s, shields=bool(findings) or self.model is not None)
-        to_original: _OffsetMap | None = None
+        to_original: OffsetMap | None = None
         matches = []
         dropped_critical = False  # critical words the rules read as history, a joke, media...
         for h in hits:
@@ -1052,7 +934,7 @@ class Triage:
             if effect == DROP:
                 dropped_critical = dropped_critical or severity is Severity.CRITICAL
                 continue
-            to_original = to_original or _OffsetMap(text, emoji)
+            to_original = to_original or OffsetMap(text, emoji)
             phrase = to_original.span(start - 1, h.end - 1) or s[start : h.end]
             possible = effect == POSSIBLE and severity is Severity.CRITICAL
             matches.append(
@@ -1076,7 +958,7 @@ class Triage:
                 f.severity is not Severity.CRITICAL and shields.negates(a + 1, b + 1, f.category)
             ):
                 continue  # an idiom or a denial the lexicon knows ("this homework is killing me")
-            to_original = to_original or _OffsetMap(text, emoji)
+            to_original = to_original or OffsetMap(text, emoji)
             possible = f.effect == POSSIBLE and f.severity is Severity.CRITICAL
             matches.append(
                 Match(

@@ -27,13 +27,22 @@ from pathlib import Path
 from typing import Any
 
 from flows.severity import Severity, max_severity
-from flows.triage import LexiconError, ModelScore, normalize
+from flows.textfold import normalize
 
 FORMAT = 1
 HEADS = ("critical", "alert")  # alert: high or critical, a human must look
 
 
-class ModelError(LexiconError):
+@dataclass(frozen=True, slots=True)
+class ModelScore:
+    """The statistical model's probabilities for one text: critical, and any alert (high or critical)."""
+
+    critical: float
+    alert: float
+    version: str
+
+
+class ModelError(ValueError):
     """A model file that cannot be used; the message names the file and what is wrong."""
 
 

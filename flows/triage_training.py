@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.severity import Severity
-from flows.triage import normalize
+from flows.textfold import normalize
 from flows.triage_model import FORMAT, HEADS, FeatureParams, TriageModel, featurize
 
 DEV_SHARE = 15  # percent of rows in the development set
