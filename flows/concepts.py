@@ -498,8 +498,10 @@ def _complete(
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     language: Language
-    breaks: _Index
+    break_word: _Word  # every one-word terminator, as one word to test each token against
+    breaks: _Index  # terminators of several words
     terms: _Index
+    modifiers: Mapping[str, Modifier]
 
 
 @dataclass(slots=True)
@@ -538,7 +540,9 @@ class ConceptSet:
         labelled += [(("pseudo", ""), t) for t in lang.pseudo]
         labelled += [(("self", ""), t) for t in lang.self_words]
         labelled += [(("other", ""), t) for t in lang.other_words]
-        return _Compiled(lang, _Index((("break", ""), t) for t in lang.terminators), _Index(labelled))
+        single = _Word.of([o for t in lang.terminators if len(t.words) == 1 for o in t.words[0].options])
+        several = _Index((("break", ""), t) for t in lang.terminators if len(t.words) > 1)
+        return _Compiled(lang, single, several, _Index(labelled), mods)
 
     @classmethod
     def load(cls, config_dir: Path) -> ConceptSet:
@@ -564,16 +568,18 @@ class ConceptSet:
         for compiled in self._compiled:
             lang = compiled.language
             stems = [STEMS.stem(lang.language, t) for t in tokens]
-            flat = [0] * len(tokens)
             breaks = {i for i, t in enumerate(tokens) if t == "."}
-            hard = frozenset(a for _, a, _, _ in compiled.breaks.find(tokens, stems, flat))
+            word = compiled.break_word
+            hard = {i for i, t in enumerate(tokens) if _word_at(word, t, stems[i])}
+            if compiled.breaks.terms:
+                hard.update(a for _, a, _, _ in compiled.breaks.find(tokens, stems, [0] * len(tokens)))
             breaks.update(hard)
             clause, n = [], 0
             for i in range(len(tokens)):
                 n += i in breaks
                 clause.append(n)
-            mods = {m.name: m for m in lang.modifiers}
-            analysis = _Analysis(tokens, stems, clause, [], [], [], hard)
+            mods = compiled.modifiers
+            analysis = _Analysis(tokens, stems, clause, [], [], [], frozenset(hard))
             found = compiled.terms.find(tokens, stems, clause)
             pseudo = [(a, b) for (kind, _), a, b, _ in found if kind == "pseudo"]
             excluded = [(name, a, b) for (kind, name), a, b, _ in found if kind == "exclude"]
