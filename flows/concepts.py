@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -444,6 +444,9 @@ class _Index:
                         if (_is_year(t) if prefix == "<year>" else t.startswith(prefix))
                     ]
                 starts.update(got)
+            if len(term.words) == 1:  # the first word is the whole term
+                out += [(i, n, label, (i,)) for i in starts]
+                continue
             for i in starts:
                 at = _complete(term, i, tokens, stems, clause)
                 if at is not None:
@@ -515,6 +518,7 @@ class _Analysis:
     cues: list[tuple[Modifier, int, int]]
     people: list[tuple[str, int]]
     hard: frozenset[int] = frozenset()  # where a terminator ("but", "pero") starts a clause
+    by_concept: dict[str, list[_Hit]] = field(default_factory=dict)  # the concept hits, by name
 
 
 class ConceptSet:
@@ -587,7 +591,9 @@ class ConceptSet:
                 if kind == "concept":
                     if any(n == name and x < b and a < y for n, x, y in excluded):
                         continue
-                    analysis.concepts.append(_Hit(name, a, b, tuple(tokens[i] for i in at), frozenset(at)))
+                    hit = _Hit(name, a, b, tuple(tokens[i] for i in at), frozenset(at))
+                    analysis.concepts.append(hit)
+                    analysis.by_concept.setdefault(name, []).append(hit)
                 elif kind == "modifier":
                     if not any(x < b and a < y for x, y in pseudo):  # "not gonna lie" is no negation
                         analysis.cues.append((mods[name], a, b))
@@ -671,7 +677,13 @@ def _pick(slots: Sequence[Sequence[_Hit]], ok: Callable[[_Hit], bool]) -> list[_
 def _fire(rule: Rule, analysis: _Analysis, readings: Sequence[_Analysis]) -> list[Finding]:
     """The rule's findings in one language's reading; modifiers come from every reading (a
     Spanish "le dije que no" denies an English concept too)."""
-    slots = [[h for h in analysis.concepts if h.concept in names] for names in rule.needs]
+    by_concept = analysis.by_concept
+    slots = [
+        by_concept.get(names[0], [])
+        if len(names) == 1
+        else [h for h in analysis.concepts if h.concept in names]
+        for names in rule.needs
+    ]
     if any(not s for s in slots):
         return []
     clause = analysis.clause
