@@ -682,6 +682,7 @@ class _Matcher:
     """Every phrase of a set of lexicons, woken by the words of a message (see `_KeyPlanner`)."""
 
     def __init__(self, active: Sequence[tuple[Lexicon, bool]]) -> None:
+        self.lexicons = tuple(lexicon for lexicon, _ in active)
         items: list[_Item] = []
         for lexicon, full in active:
             for category in lexicon.categories:
@@ -796,8 +797,7 @@ class _Shields:
     def negates(self, start: int, end: int, category: str) -> bool:
         """A high finding of the concepts under any lexicon's negation ("didn't"), or followed by
         its category's own cues there ("wanted to drink but didn't")."""
-        lexicons = {id(it.lexicon): it.lexicon for it in self.matcher.items}
-        for lex in lexicons.values():
+        for lex in self.matcher.lexicons:
             if _negated_at(lex, self.s, start, end):
                 return True
             own = next((c for c in lex.categories if c.name == category), None)

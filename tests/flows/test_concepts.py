@@ -97,7 +97,7 @@ def test_every_finding_explains_itself(triage: Triage) -> None:
     shape = triage.assess("my chest is so tight after I used").to_json()
     concept = next(f for f in shape["findings"] if f["source"] == "concepts")
     assert concept["category"] == "overdose" and concept["severity"] == "critical"
-    assert set(concept["concepts"]) == {"symptom", "use_verb"} or "symptom" in concept["concepts"]
+    assert "symptom" in concept["concepts"]
     assert concept["phrase"] in "my chest is so tight after I used"
     assert 0.0 <= shape["model"]["critical"] <= 1.0 and shape["model"]["version"]
 
