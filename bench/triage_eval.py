@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flows.severity import Severity
 from flows.textfold import normalize
 from flows.triage import Triage
-from flows.triage_training import is_dev
+from flows.triage_training import Row, is_dev, load_corpus, parse_row
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "config"
@@ -48,36 +46,9 @@ BLIND = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    text: str
-    lang: str
-    expect: Severity
-    category: str | None
-    author: str
-
-
-def parse_rows(lines: Sequence[str]) -> list[Row]:
-    rows: list[Row] = []
-    for line in lines:
-        if line.strip():
-            raw: dict[str, Any] = json.loads(line)
-            rows.append(
-                Row(
-                    raw["text"],
-                    raw["lang"],
-                    Severity(raw["expect"]),
-                    raw.get("category"),
-                    raw.get("author") or "?",
-                )
-            )
-    return rows
-
-
 def load_sets() -> dict[str, list[Row]]:
-    corpus = [
-        r for p in sorted(CORPUS_DIR.glob("*.jsonl")) for r in parse_rows(p.read_text("utf-8").splitlines())
-    ]
+    """The corpus split as the trainer splits it, and the blind sets, each checked against its hash."""
+    corpus = load_corpus(CORPUS_DIR).rows
     sets = {
         "train": [r for r in corpus if not is_dev(r.text)],
         "development": [r for r in corpus if is_dev(r.text)],
@@ -88,7 +59,8 @@ def load_sets() -> dict[str, list[Row]]:
         label = f"blind {name.removeprefix('triage_blind_').removesuffix('.jsonl')}"
         if got != digest:
             label += " (EDITED: hash differs, figures do not count)"
-        sets[label] = parse_rows(data.decode("utf-8").splitlines())
+        lines = data.decode("utf-8").splitlines()
+        sets[label] = [parse_row(line, f"{name}:{n}") for n, line in enumerate(lines, 1) if line.strip()]
     return sets
 
 
@@ -109,7 +81,7 @@ class Scores:
 
 
 def score(rows: Sequence[Row], grade: Callable[[Row], Severity]) -> Scores:
-    got = [(row.expect, grade(row)) for row in rows]
+    got = [(Severity(row.expect), grade(row)) for row in rows]
 
     def share(expect: Severity, ok: Callable[[Severity], bool]) -> float:
         picked = [g for e, g in got if e is expect]
@@ -183,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     every = [r for rows in sets.values() for r in rows]
     short = [(r.text, r.lang) for r in every]
-    benign = [(r.text, r.lang) for r in every if r.expect is Severity.NONE]
+    benign = [(r.text, r.lang) for r in every if r.expect == Severity.NONE]
     print(f"throughput, one core ({pinned}), best of 3 runs of {args.seconds / 3:.1f}s:")
     for label, items in (("all labelled texts", short), ("negatives only (typical check-in)", benign)):
         mean_len = statistics.mean(len(t) for t, _ in items)

@@ -72,17 +72,18 @@ class Alerting:
     def crisis_text(
         self, categories: Sequence[str], locale: str, peer_name: str | None, *, about_other: bool = False
     ) -> str:
-        messages = self._content.messages
-        peer = peer_name or messages.text("crisis_no_peer", locale)
         key = (
             "crisis_other" if about_other else "crisis_overdose" if _OVERDOSE & set(categories) else "crisis"
         )
-        return messages.text(key, locale, peer=peer)
+        return self._reply(key, locale, peer_name)
 
     def possible_crisis_text(self, locale: str, peer_name: str | None, *, about_other: bool = False) -> str:
+        return self._reply("possible_crisis_other" if about_other else "possible_crisis", locale, peer_name)
+
+    def _reply(self, key: str, locale: str, peer_name: str | None) -> str:
+        """A reply naming the peer who is being told, or "the care team"."""
         messages = self._content.messages
-        peer = peer_name or messages.text("crisis_no_peer", locale)
-        return messages.text("possible_crisis_other" if about_other else "possible_crisis", locale, peer=peer)
+        return messages.text(key, locale, peer=peer_name or messages.text("crisis_no_peer", locale))
 
     async def notify(
         self, s: AsyncSession, person: Person, text: str, kind: MessageKind, now: datetime

@@ -841,6 +841,13 @@ def _dedupe(hits: list[_Hit]) -> list[_Hit]:
     return kept
 
 
+def _graded(severity: Severity, effect: str) -> tuple[Severity, bool]:
+    """A finding's severity under its modifiers' effect: a critical one made "possible" (negated,
+    hedged) is paged at high as a possible crisis; (severity, possible)."""
+    possible = effect == POSSIBLE and severity is Severity.CRITICAL
+    return (Severity.HIGH if possible else severity), possible
+
+
 class Scorer(Protocol):
     """The statistical recall net (`flows.triage_model.TriageModel`)."""
 
@@ -936,11 +943,11 @@ class Triage:
                 continue
             to_original = to_original or OffsetMap(text, emoji)
             phrase = to_original.span(start - 1, h.end - 1) or s[start : h.end]
-            possible = effect == POSSIBLE and severity is Severity.CRITICAL
+            graded, possible = _graded(severity, effect)
             matches.append(
                 Match(
                     h.category.name,
-                    Severity.HIGH if possible else severity,
+                    graded,
                     phrase,
                     modifiers=mods,
                     experiencer=experiencer,
@@ -959,11 +966,11 @@ class Triage:
             ):
                 continue  # an idiom or a denial the lexicon knows ("this homework is killing me")
             to_original = to_original or OffsetMap(text, emoji)
-            possible = f.effect == POSSIBLE and f.severity is Severity.CRITICAL
+            graded, possible = _graded(f.severity, f.effect)
             matches.append(
                 Match(
                     f.category,
-                    Severity.HIGH if possible else f.severity,
+                    graded,
                     to_original.span(a, b) or norm[a:b],
                     source="concepts",
                     concepts=f.concepts,
