@@ -34,7 +34,7 @@ from storage.models import (
 )
 from storage.repo import identities_of, reachable_identity
 
-STAFF = (Role.PEER, Role.SUPERVISOR)
+STAFF = (Role.PEER, Role.SUPERVISOR, Role.ADMIN)
 SCALES = ("mood", "craving")  # step ids of the daily check-in that CASELOAD shows as "latest"
 _NOT_CHECKINS = ("onboarding",)
 _SESSIONS_LOOKED_AT = 60

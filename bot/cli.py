@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.checkins import start_checkin
 from bot.content import ContentError
+from bot.oncall import oncall, set_oncall
 from bot.people import UserError, add_person, assign, confirm_opt_in, link_family, resolve
 from bot.scheduler import tick
 from config.settings import Settings, SettingsError, load_settings
@@ -42,6 +43,10 @@ scheduler_app = typer.Typer(help="The scheduler.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Check-in schedules.", no_args_is_help=True)
+oncall_app = typer.Typer(
+    help="The program's on-call: paged when nobody on a care team can be, and about strangers in crisis.",
+    no_args_is_help=True,
+)
 app.add_typer(people_app, name="people")
 app.add_typer(family_app, name="family")
 app.add_typer(checkin_app, name="checkin")
@@ -49,6 +54,7 @@ app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(db_app, name="db")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(oncall_app, name="oncall")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # an error line must never be cut in two
@@ -112,7 +118,7 @@ def _parse_now(value: str | None) -> datetime | None:
 
 @people_app.command("add")
 def people_add(
-    role: Annotated[Role, typer.Option(help="pir, family, peer or supervisor")],
+    role: Annotated[Role, typer.Option(help="pir, family, peer, supervisor or admin")],
     name: Annotated[str, typer.Option(help="Display name (unique names make WHO arguments easy)")],
     telegram: Annotated[str | None, typer.Option(help="Telegram chat id")] = None,
     phone: Annotated[str | None, typer.Option(help="Phone number, E.164 (+15551234567)")] = None,
@@ -173,6 +179,40 @@ def people_list(
 
 
 # -- care team and family -------------------------------------------------------------------------
+
+
+@oncall_app.command("set")
+def oncall_set(
+    who: Annotated[list[str], typer.Argument(help="Supervisors or admins, in order (id or unique name)")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the program's on-call (replaces the list). When nobody on call can be reached either, every
+    supervisor and admin is paged."""
+
+    async def work(a: App) -> list[dict[str, Any]]:
+        async with a.db.transaction() as s:
+            chosen = await set_oncall(s, a.clock.now(), who)
+            return [{"id": p.id, "name": p.name, "role": p.role} for p in chosen]
+
+    rows = run_with_app(work)
+    emit(as_json, rows, "on call: " + ", ".join(f"{r['name']} ({r['role']})" for r in rows))
+
+
+@oncall_app.command("list")
+def oncall_list(as_json: JsonOpt = False) -> None:
+    """Who is on call, in order."""
+
+    async def work(a: App) -> list[dict[str, Any]]:
+        async with a.db.transaction() as s:
+            return [{"id": p.id, "name": p.name, "role": p.role} for p in await oncall(s)]
+
+    rows = run_with_app(work)
+    fallback = "nobody set: every supervisor and admin is paged when a care team cannot be reached"
+    emit(
+        as_json,
+        rows,
+        "on call: " + ", ".join(f"{r['name']} ({r['role']})" for r in rows) if rows else fallback,
+    )
 
 
 @app.command("assign")

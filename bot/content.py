@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,11 @@ class Messages:
     def text(self, key: str, locale: str, **values: object) -> str:
         table = self.by_locale.get(locale) or self.by_locale["en"]
         template = table.get(key) or self.by_locale["en"][key]
-        return template.format(**values).strip()
+        # An empty placeholder ("{promise}" when nobody could be told) leaves no double space behind.
+        return _DOUBLE_SPACE.sub(" ", template.format(**values)).strip()
+
+
+_DOUBLE_SPACE = re.compile(r"(?<=\S) {2,}(?=\S)")
 
 
 @dataclass(frozen=True, slots=True)

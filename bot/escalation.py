@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.caseload import Summary, checkin_text, reach_text, summary
 from bot.channels.base import Button
 from bot.content import Content
+from bot.oncall import last_resort, oncall
 from bot.outbox import queue_message
 from bot.peer_commands import Change, Result, ack_payload, done_payload
 from bot.schedule import next_due
@@ -52,9 +53,19 @@ class _Round:
 
     paged: list[Person] = field(default_factory=list)
     skipped: list[tuple[Tier, Person | None, str]] = field(default_factory=list)
+    queued: int = 0
 
     def paged_ids(self) -> set[int | None]:
         return {p.id for p in self.paged}
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What starting an alert's chain did: messages queued, who was paged at once, whether it is held."""
+
+    queued: int = 0
+    paged: tuple[Person, ...] = ()
+    held: bool = False
 
 
 Header = tuple[str, Mapping[str, Any]]
@@ -73,8 +84,14 @@ class Escalation:
 
     # -- the chain ----------------------------------------------------------------------------------
 
-    async def start(self, s: AsyncSession, alert: Alert, now: datetime) -> int:
-        """Set a new alert's timer; its first step (normally "peer, at once") fires in this transaction."""
+    async def start(
+        self, s: AsyncSession, alert: Alert, now: datetime, *, hold_until: datetime | None = None
+    ) -> Started:
+        """Set a new alert's timer; its first step (normally "peer, at once") fires in this transaction.
+
+        `hold_until`: the first page waits until then (or until `release`), so that the signals of a
+        check-in still under way join one page instead of one page each.
+        """
         if self.policy.for_severity(alert.severity).digest:
             alert.next_escalation_at = await self._digest_at(s, alert, now)
             audit(
@@ -86,11 +103,66 @@ class Escalation:
                 alert_id=alert.id,
                 due=alert.next_escalation_at.isoformat(),
             )
-            return 0
+            return Started()
         alert.next_escalation_at = self.policy.first_at(alert.severity, alert.created_at)
+        if hold_until is not None and alert.next_escalation_at is not None:
+            alert.next_escalation_at = max(alert.next_escalation_at, hold_until)
+            audit(
+                s,
+                now,
+                "system",
+                "alert.held",
+                alert.person_id,
+                alert_id=alert.id,
+                until=alert.next_escalation_at.isoformat(),
+            )
+            return Started(held=True)
         if alert.next_escalation_at is not None and alert.next_escalation_at <= now:
-            return await self.fire(s, alert, now)
-        return 0
+            done = await self._fire(s, alert, now)
+            return Started(done.queued, tuple(done.paged))
+        return Started()
+
+    async def page_on_call(
+        self, s: AsyncSession, compose: Callable[[Person], str], now: datetime, *, what: str
+    ) -> list[Person]:
+        """Page the program's on-call (else every supervisor and admin) about something with no care
+        team, such as a stranger in crisis. Returns who was paged."""
+        for group in (await oncall(s), await last_resort(s)):
+            paged: list[Person] = []
+            for person in group:
+                identity, _ = await reachable(s, person)
+                if identity is None:
+                    continue
+                queue_message(s, identity, compose(person), MessageKind.ALERT, now)
+                audit(s, now, "system", "oncall.paged", None, to=person.id, what=what)
+                paged.append(person)
+            if paged:
+                return paged
+        audit(s, now, "system", "oncall.nobody_reachable", None, what=what)
+        return []
+
+    async def would_reach(self, s: AsyncSession, alert: Alert) -> Person | None:
+        """Who a held alert's first page will reach: the first reachable person of its chain, else the
+        on-call, else any supervisor or admin. None when nobody could be reached at all."""
+        team = await team_of(s, alert.person_id)
+        tiers = self.policy.for_severity(alert.severity).tiers or FALLBACK_TIERS
+        candidates = [team.get(tier) for tier in tiers]
+        for person in [*candidates, *await oncall(s), *await last_resort(s)]:
+            identity, _ = await reachable(s, person)
+            if identity is not None:
+                return person
+        return None
+
+    async def release(self, s: AsyncSession, alert: Alert, now: datetime) -> Started:
+        """A held alert's check-in is over: its first page goes now, with every reason gathered."""
+        if alert.status != AlertStatus.OPEN or alert.escalation_level > 0 or alert.repeats > 0:
+            return Started()
+        if self.policy.for_severity(alert.severity).digest:
+            return Started()  # it waits for the digest, not for a page
+        if alert.next_escalation_at is None or alert.next_escalation_at <= now:
+            return Started()  # the timer already fired (or the tick is about to)
+        done = await self._fire(s, alert, now)
+        return Started(done.queued, tuple(done.paged))
 
     async def fire(self, s: AsyncSession, alert: Alert, now: datetime) -> int:
         """The alert's timer has fired: page whoever is due, fall through to the next tier when nobody
@@ -102,6 +174,9 @@ class Escalation:
             return await self._acknowledged_due(s, alert, now)
         if self.policy.for_severity(alert.severity).digest:
             return await self.digest(s, [alert], now)
+        return (await self._fire(s, alert, now)).queued
+
+    async def _fire(self, s: AsyncSession, alert: Alert, now: datetime) -> _Round:
         severity = alert.severity
         before = ChainState(alert.escalation_level, alert.repeats)
         due = self.policy.due(severity, before, alert.created_at, now)
@@ -125,8 +200,10 @@ class Escalation:
                 if await self._try_tier(s, ctx, tier, done, [header], now):
                     break
             next_at = self.policy.next_at(severity, state, alert.created_at, now)
-        queued = len(done.paged)
-        queued += await self._tell_supervisor(s, ctx, done, now)
+        if due.tiers and not done.paged:
+            await self._last_resort(s, ctx, done, now)
+        done.queued = len(done.paged)
+        done.queued += await self._tell_supervisor(s, ctx, done, now)
         if due.tiers and not done.paged:
             audit(s, now, "system", "alert.nobody_reachable", alert.person_id, alert_id=alert.id)
         alert.escalation_level, alert.repeats = state.level, state.repeats
@@ -142,7 +219,27 @@ class Escalation:
             repeats=state.repeats,
             next_at=next_at.isoformat() if next_at else None,
         )
-        return queued
+        return done
+
+    async def _last_resort(self, s: AsyncSession, ctx: _Context, done: _Round, now: datetime) -> None:
+        """Nobody in the care team could be paged: the program's on-call, and if none of them can be
+        reached either, every active supervisor and admin. Nobody is left untold."""
+        for group, action in (
+            (await oncall(s), "alert.oncall_paged"),
+            (await last_resort(s), "alert.all_staff_paged"),
+        ):
+            header: Header = ("alert_oncall", {"name": ctx.subject.name, "skipped": done.skipped})
+            for person in group:
+                if person.id in done.paged_ids():
+                    continue
+                identity, _ = await reachable(s, person)
+                if identity is None:
+                    continue
+                await self._page(s, ctx, person, identity, [header], now, tier="oncall")
+                done.paged.append(person)
+                audit(s, now, "system", action, ctx.alert.person_id, alert_id=ctx.alert.id, to=person.id)
+            if done.paged:
+                return
 
     def _repeat_times(self, alert: Alert) -> int:
         repeat = self.policy.for_severity(alert.severity).repeat
@@ -204,7 +301,7 @@ class Escalation:
         headers: Sequence[Header],
         now: datetime,
         *,
-        tier: Tier,
+        tier: str,
     ) -> None:
         alert = ctx.alert
         assert alert.id is not None and person.id is not None
@@ -411,11 +508,16 @@ class Escalation:
 
     async def fold(
         self, s: AsyncSession, alert: Alert, categories: Sequence[str], reasons: Sequence[str], now: datetime
-    ) -> int:
+    ) -> Started:
         """New signals about a person whose alert is still open join that alert instead of starting a
-        second chain: whoever was paged (or took it) hears what is new; pages to come carry it all."""
-        alert.categories = list(dict.fromkeys([*alert.categories, *categories]))
-        alert.reasons = [*alert.reasons, *(r for r in reasons if r not in alert.reasons)]
+        second chain: whoever was paged (or took it) hears what is new, once; pages to come carry it all.
+        Returns who was told (nobody when nothing is new, or when the alert's first page is held)."""
+        fresh = [r for r in dict.fromkeys(reasons) if r not in alert.reasons]
+        new_categories = [c for c in categories if c not in alert.categories]
+        alert.categories = [*alert.categories, *new_categories]
+        alert.reasons = [*alert.reasons, *fresh]
+        if not fresh and not new_categories:
+            return Started()
         audit(
             s, now, "system", "alert.updated", alert.person_id, alert_id=alert.id, categories=list(categories)
         )
@@ -429,14 +531,15 @@ class Escalation:
                 person.locale,
                 alert_id=alert_id,
                 name=subject.name,
-                reasons="; ".join(reasons),
+                reasons="; ".join(fresh or reasons),
             )
             if alert.status == AlertStatus.OPEN and self._buttons.get(identity.channel, False):
                 return text, self.alert_buttons(alert_id, person.locale)  # still nobody's: one tap
             return text, ()
 
         told = [*alert.notified, *([alert.acknowledged_by] if alert.acknowledged_by is not None else [])]
-        return await self._tell(s, alert, told, "more", now, compose)
+        reached = await self._tell(s, alert, told, "more", now, compose)
+        return Started(len(reached), tuple(reached))
 
     async def _tell_team(
         self, s: AsyncSession, alert: Alert, by: Person, key: str, now: datetime, *, note: str
@@ -454,7 +557,8 @@ class Escalation:
                 text += " " + messages.text("team_note", person.locale, note=note)
             return text, ()
 
-        return await self._tell(s, alert, [pid for pid in recipients if pid != by.id], key, now, compose)
+        told = await self._tell(s, alert, [pid for pid in recipients if pid != by.id], key, now, compose)
+        return len(told)
 
     async def _tell(
         self,
@@ -464,9 +568,9 @@ class Escalation:
         what: str,
         now: datetime,
         compose: Callable[[Person, ChannelIdentity], tuple[str, Rows]],
-    ) -> int:
+    ) -> list[Person]:
         """Queue a message about `alert` to each reachable recipient (once each), audited as `what`."""
-        queued = 0
+        told: list[Person] = []
         for pid in dict.fromkeys(recipients):
             person = await s.get(Person, pid)
             identity, _ = await reachable(s, person)
@@ -475,8 +579,8 @@ class Escalation:
             text, rows = compose(person, identity)
             queue_message(s, identity, text, MessageKind.ALERT, now, rows)
             audit(s, now, "system", "alert.team_told", alert.person_id, alert_id=alert.id, to=pid, what=what)
-            queued += 1
-        return queued
+            told.append(person)
+        return told
 
     # -- the digest of medium alerts ----------------------------------------------------------------
 

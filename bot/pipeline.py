@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
@@ -30,9 +30,9 @@ from bot.onboarding import ONBOARDING, apply_onboarding
 from bot.outbox import queue_message, queue_to, tell_peer
 from bot.peer_commands import PeerCommands, looks_like_command
 from bot.trends import TREND_STEPS, TrendHistory, load_histories
-from bot.triage import Alerting, Signal
+from bot.triage import Alerting, Signal, reply_key
 from flows import engine
-from flows.engine import Flagged, FreeText, GaveUp, Reasked, SessionState, Sprint
+from flows.engine import Flagged, FreeText, GaveUp, Halted, Reasked, SessionState, Sprint
 from flows.keywords import Keyword, classify
 from flows.model import Flow, StepType
 from flows.parsing import reads_as_message
@@ -41,6 +41,8 @@ from flows.trends import TrendThresholds
 from storage.appends import appends
 from storage.db import Database
 from storage.models import (
+    Alert,
+    AlertStatus,
     ChannelIdentity,
     Direction,
     FlowSession,
@@ -61,6 +63,10 @@ from storage.repo import (
 )
 
 log = logging.getLogger(__name__)
+
+CHECKIN_HOLD = timedelta(minutes=3)
+"""How long a page about a check-in answer waits for the rest of the check-in (one check-in, one page).
+A crisis never waits; a person who stops answering is paged when the hold runs out."""
 
 
 @dataclass(slots=True)
@@ -191,6 +197,10 @@ def _clean(text: str) -> str:
     # NUL is legal in Telegram JSON and Twilio form data but not in PostgreSQL text; a lone surrogate is
     # not UTF-8 at all. Either would make the database refuse the whole message.
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _quote(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _storable(inbound: Inbound) -> Inbound:
@@ -465,8 +475,26 @@ class Pipeline:
             audit(turn.s, turn.now, "unknown", "peer_command.refused", None, channel=inbound.channel)
         result = self._content.triage.assess(inbound.text)
         turn.outcome.severity = result.severity
+        messages = self._content.messages
         if result.severity is Severity.CRITICAL:
-            text = self._alerting.crisis_text(result.categories, "en", peer_name=None)
+            # Nobody's care team: the program's on-call hears of it, and only then is it promised.
+            paged = await self._alerting.escalation.page_on_call(
+                turn.s,
+                lambda staff: messages.text(
+                    "stranger_in_crisis",
+                    staff.locale,
+                    channel=messages.text(f"channel_{inbound.channel}", staff.locale),
+                    address=inbound.address,
+                    text=_quote(inbound.text),
+                ),
+                turn.now,
+                what="stranger_in_crisis",
+            )
+            turn.outcome.queued += len(paged)
+            signal = Signal.from_triage(result, inbound.text)
+            key = reply_key([signal], family=False) or "crisis"
+            promise = messages.text("promise_team", "en") if paged else ""
+            text = messages.text(key, "en", promise=promise)
             kind = MessageKind.CRISIS
             audit(
                 turn.s,
@@ -476,9 +504,10 @@ class Pipeline:
                 None,
                 channel=inbound.channel,
                 categories=list(result.categories),
+                paged=[p.id for p in paged],
             )
         else:
-            text = self._content.messages.text("unknown_sender", "en", program=self._program)
+            text = messages.text("unknown_sender", "en", program=self._program)
             kind = MessageKind.SYSTEM
         self._reply_to_stranger(turn, text, kind)
 
@@ -577,6 +606,10 @@ class Pipeline:
         sprint = engine.resume(flow, state, inbound.text, session.locale, payload=value)
         if await self._message_not_answer(turn, flow, state, sprint, session.locale):
             return
+        signals, alarming = self._signals(sprint, session.locale)
+        if any(sig.severity is Severity.CRITICAL for sig in signals):
+            # A crisis ends the check-in's questions: the crisis reply comes next, then a human.
+            sprint = engine.halt(sprint)
         for answer in sprint.answers:
             appends(s).answers.append(
                 {
@@ -592,43 +625,71 @@ class Pipeline:
         session.state = sprint.state.to_json()
         session.updated_at = turn.now
         if sprint.state.done:
-            session.status = SessionStatus.COMPLETED
+            halted = any(isinstance(event, Halted) for event in sprint.events)
+            session.status = SessionStatus.STOPPED if halted else SessionStatus.COMPLETED
             session.remind_at = None
             session.expires_at = None
-            if flow.id == ONBOARDING:
+            if halted:
+                audit(
+                    s, turn.now, "system", "checkin.stopped", person.id, session_id=session.id, why="crisis"
+                )
+            if flow.id == ONBOARDING and not halted:
                 await apply_onboarding(s, person, identity, sprint.state.answers, turn.now)
-        signals: list[Signal] = []
-        alarming: set[str] = set()
-        for event in sprint.events:
-            if isinstance(event, Flagged):
-                signals.append(Signal(Severity(event.severity), (event.category,), (event.reason,)))
-            elif isinstance(event, FreeText):
-                result = self._content.triage.assess(event.text, session.locale)
-                if result.severity is not Severity.NONE:
-                    signals.append(Signal.from_triage(result, event.text))
-                    alarming.add(event.text)
         if sprint.state.done and any(step.id in TREND_STEPS for step in flow.steps):
             thresholds = self._content.trends
             history = await turn.lookups.trend_history(person.id, flow.id, turn.now, thresholds)
-            trend = history.signal(person, turn.now, thresholds, sprint.state.answers, newest=session)
+            flagged = engine.flagged_steps(flow, sprint.state.answers)
+            trend = history.signal(
+                person, turn.now, thresholds, sprint.state.answers, newest=session, already_flagged=flagged
+            )
             if trend is not None:
                 signals.append(trend)
         if signals:
-            await self._raise(turn, signals, session_id=session.id)
+            # While the check-in goes on, its page waits for the rest of it: one check-in, one page.
+            hold = None if sprint.state.done else turn.now + CHECKIN_HOLD
+            await self._raise(turn, signals, session_id=session.id, hold_until=hold)
+        if sprint.state.done:
+            await self._release_held(turn, session.id)
         for answer in sprint.answers:
             # What the person wrote for their peer reaches the peer; an alert already carries alarming text.
             note = answer.value
             is_text = flow.step(answer.step_id).type is StepType.TEXT
             if is_text and isinstance(note, str) and note.strip() and note not in alarming:
                 await self._relay(turn, note, acknowledge=False)
-        in_crisis = any(sig.severity is Severity.CRITICAL for sig in signals)
-        if in_crisis and not sprint.answers:
-            # Someone who just wrote about dying is not asked again for a number: the crisis reply is
-            # the answer, the question waits where it was.
-            return
         turn.outcome.queued += await queue_outputs(
             s, identity, sprint.outputs, MessageKind.REPLY, turn.now, self._buttons
         )
+
+    def _signals(self, sprint: Sprint, locale: str) -> tuple[list[Signal], set[str]]:
+        """The signals of one answer: the flow's rules, and triage of any text written (with that text)."""
+        signals: list[Signal] = []
+        alarming: set[str] = set()
+        for event in sprint.events:
+            if isinstance(event, Flagged):
+                signals.append(
+                    Signal(
+                        Severity(event.severity), (event.category,), (event.reason,), unclear=event.unclear
+                    )
+                )
+            elif isinstance(event, FreeText):
+                result = self._content.triage.assess(event.text, locale)
+                if result.severity is not Severity.NONE:
+                    signals.append(Signal.from_triage(result, event.text))
+                    alarming.add(event.text)
+        return signals, alarming
+
+    async def _release_held(self, turn: _Turn, session_id: int) -> None:
+        """The check-in is over: an alert whose first page waited for it is paged now, with it all."""
+        held = await turn.s.scalars(
+            select(Alert).where(
+                col(Alert.session_id) == session_id,
+                col(Alert.status) == AlertStatus.OPEN,
+                col(Alert.escalation_level) == 0,
+            )
+        )
+        for alert in held.all():
+            started = await self._alerting.escalation.release(turn.s, alert, turn.now)
+            turn.outcome.queued += started.queued
 
     async def _message_not_answer(
         self, turn: _Turn, flow: Flow, state: SessionState, sprint: Sprint, locale: str
@@ -729,7 +790,14 @@ class Pipeline:
 
     # -- alerts -----------------------------------------------------------------------------------
 
-    async def _raise(self, turn: _Turn, signals: list[Signal], session_id: int | None) -> bool:
+    async def _raise(
+        self,
+        turn: _Turn,
+        signals: list[Signal],
+        session_id: int | None,
+        *,
+        hold_until: datetime | None = None,
+    ) -> bool:
         """Create the alert for these signals; a critical one gets crisis resources to the sender first."""
         person, identity = turn.person, turn.identity
         assert person is not None and identity is not None
@@ -743,6 +811,7 @@ class Pipeline:
             message_id=turn.message.id,
             session_id=session_id,
             reply_to=identity,
+            hold_until=hold_until,
         )
         turn.outcome.severity = max(turn.outcome.severity, raised.severity, key=Severity.rank)
         turn.outcome.queued += raised.queued

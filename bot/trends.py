@@ -21,9 +21,12 @@ TREND_STEPS = ("craving", "mood")
 
 
 def outcome(session: FlowSession) -> str:
-    """How a finished session counts: completed, missed (nothing answered) or abandoned (stopped part-way)."""
+    """How a finished session counts: completed, stopped (by a crisis), missed (nothing answered) or
+    abandoned (left part-way)."""
     if session.status == SessionStatus.COMPLETED:
         return "completed"
+    if session.status == SessionStatus.STOPPED:
+        return "stopped"  # a crisis ended it: not a sign of drifting away
     answers = session.state.get("answers", {})
     answered = [v for v in answers.values() if v is not None] if isinstance(answers, dict) else []
     return "abandoned" if answered else "missed"
@@ -44,11 +47,13 @@ class TrendHistory:
         today_answers: Mapping[str, object] | None = None,
         *,
         newest: FlowSession | None = None,
+        already_flagged: Collection[str] = (),
     ) -> Signal | None:
         """A MEDIUM signal when today's answers or recent engagement break from the person's own pattern.
 
         `newest`: a session finished in this very transaction (it counts as the latest outcome even if
-        the history was read before it finished).
+        the history was read before it finished). `already_flagged`: steps whose own rules raised an
+        alert in this check-in (their threshold is not said twice).
         """
         tz = ZoneInfo(person.timezone)
         by_session: dict[int, dict[str, object]] = {}
@@ -75,6 +80,7 @@ class TrendHistory:
             recent_outcomes=[outcome(f) for f in finished[: _outcomes_kept(thresholds)]],
             thresholds=thresholds,
             today=now.astimezone(tz).date(),
+            already_flagged=already_flagged,
         )
         if result.severity is Severity.NONE:
             return None

@@ -754,14 +754,13 @@ def _modifiers_on(
 
 
 def _experiencer(group: Sequence[_Hit], analysis: _Analysis) -> str:
-    """ "other" when, for every concept of the finding, the nearest person word before it in its
-    clause is third person ("my son says he..."), or, with none before, one inside it ("kill
-    himself"); "self" otherwise."""
+    """ "other" when, for every concept of the finding, the last person word up to its end, in its
+    clause, is third person ("my son says he...", "my friend od'd", "kill himself"); "self" otherwise."""
     for hit in group:
         where = analysis.clause[hit.start]
         before = [(a, k) for k, a in analysis.people if analysis.clause[a] == where and a < hit.start]
         inside = [(a, k) for k, a in analysis.people if hit.start <= a < hit.end]
-        nearest = max(before) if before else max(inside) if inside else None
+        nearest = max([*before, *inside]) if before or inside else None
         if nearest is None or nearest[1] != "other":
             return "self"
     return "other"

@@ -1,7 +1,9 @@
 """The `when` mini-language shared by branches and rules.
 
-Forms: ``yes``, ``no``, ``>=8``, ``<=2``, ``>8``, ``<2``, ``==3``, ``in:a,b``, ``any`` (any real answer)
-and ``skipped`` (no answer: skipped, or the engine gave up re-asking). It is kept tiny
+Forms: ``yes``, ``no``, ``>=8``, ``<=2``, ``>8``, ``<2``, ``==3``, ``in:a,b``, ``any`` (any real answer),
+``skipped`` (no answer: skipped, or the engine gave up re-asking) and ``unclear`` (yes/no steps only:
+a reply that is not a clear yes or no, such as "maybe a little" or "idk"; a step with an ``unclear`` rule
+takes such a reply as its answer instead of asking again, see `flows.engine`). It is kept tiny
 on purpose: flow files are edited by program staff, and a condition they cannot read at a glance is a
 condition nobody will review. Conditions are parsed once by the loader (so a typo fails at start-up, not
 in the middle of someone's check-in) and evaluated by the engine.
@@ -16,7 +18,11 @@ from enum import StrEnum
 from flows.model import StepType
 
 AnswerValue = int | bool | str | None
-"""A recorded answer: scale → int, yes/no → bool, choice value or free text → str, skipped → None."""
+"""A recorded answer: scale → int, yes/no → bool (or `UNCLEAR`), choice value or free text → str,
+skipped → None."""
+
+UNCLEAR = "unclear"
+"""The answer recorded on a yes/no step with an ``unclear`` rule when the reply was not a clear yes/no."""
 
 _COMPARISON = re.compile(r"^(>=|<=|==|>|<)\s*(-?\d+)$")
 
@@ -36,6 +42,7 @@ class Op(StrEnum):
     IN = "in"
     ANY = "any"
     SKIPPED = "skipped"
+    UNCLEAR = "unclear"
 
 
 _PRETTY = {Op.GE: "≥", Op.LE: "≤", Op.GT: ">", Op.LT: "<", Op.EQ: "="}
@@ -58,6 +65,8 @@ class Condition:
             return True
         if self.op is Op.YES or self.op is Op.NO:
             return isinstance(value, bool) and value is (self.op is Op.YES)
+        if self.op is Op.UNCLEAR:
+            return value == UNCLEAR
         if self.op is Op.IN:
             return isinstance(value, str) and value in self.values
         if isinstance(value, bool) or not isinstance(value, int) or self.number is None:
@@ -89,7 +98,7 @@ def parse_condition(when: str) -> Condition:
     """Parse a `when` string; ConditionError says what was wrong."""
     raw = when.strip()
     text = raw.lower()
-    if text in (Op.YES, Op.NO, Op.ANY, Op.SKIPPED):
+    if text in (Op.YES, Op.NO, Op.ANY, Op.SKIPPED, Op.UNCLEAR):
         return Condition(Op(text))
     if text.startswith("in:"):
         # Choice values keep their case: they are compared with the stored values verbatim.
@@ -100,7 +109,8 @@ def parse_condition(when: str) -> Condition:
     match = _COMPARISON.match(text)
     if match is None:
         raise ConditionError(
-            f"cannot read condition {when!r} (use yes, no, any, skipped, >=N, <=N, >N, <N, ==N or in:a,b)"
+            f"cannot read condition {when!r} "
+            "(use yes, no, unclear, any, skipped, >=N, <=N, >N, <N, ==N or in:a,b)"
         )
     return Condition(Op(match.group(1)), number=int(match.group(2)))
 
@@ -109,7 +119,7 @@ def check_fits(condition: Condition, step_type: StepType, choice_values: tuple[s
     """Reject conditions that could never match the step's answers (a silent dead rule is a missed alert)."""
     if condition.op in (Op.ANY, Op.SKIPPED):
         return
-    if condition.op in (Op.YES, Op.NO):
+    if condition.op in (Op.YES, Op.NO, Op.UNCLEAR):
         if step_type is not StepType.YESNO:
             raise ConditionError(f"'{condition.op}' only fits yes/no steps, not {step_type}")
         return

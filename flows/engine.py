@@ -17,9 +17,16 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from types import MappingProxyType
 
-from flows.conditions import AnswerValue, Condition, parse_condition
+from flows.conditions import UNCLEAR, AnswerValue, Condition, Op, parse_condition
 from flows.model import END, Flow, Step, StepType, localised, resolve_locale
-from flows.parsing import is_skip, parse_choice, parse_option_number, parse_scale, parse_yesno
+from flows.parsing import (
+    is_skip,
+    parse_choice,
+    parse_clear_yesno,
+    parse_option_number,
+    parse_scale,
+    parse_yesno,
+)
 from flows.texts import ui
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "Flagged",
     "FreeText",
     "GaveUp",
+    "Halted",
     "Option",
     "Output",
     "Question",
@@ -41,6 +49,8 @@ __all__ = [
     "Sprint",
     "current_question",
     "expire",
+    "flagged_steps",
+    "halt",
     "remind",
     "resume",
     "start",
@@ -137,6 +147,7 @@ class Flagged:
     severity: str
     category: str
     reason: str
+    unclear: bool = False  # the reply was not a clear yes or no (an ``unclear`` rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +184,15 @@ class Expired:
     answered: int
 
 
-Event = Flagged | Reasked | GaveUp | Completed | FreeText | Expired
+@dataclass(frozen=True, slots=True)
+class Halted:
+    """The host ended the session early (a crisis): no more questions; answers so far are kept."""
+
+    flow_id: str
+    step_id: str | None
+
+
+Event = Flagged | Reasked | GaveUp | Completed | FreeText | Expired | Halted
 Output = Say | Question
 
 
@@ -257,6 +276,33 @@ def expire(flow: Flow, state: SessionState, locale: str) -> Sprint:
     return Sprint(finished, _says(localised(flow.expired, locale)), (), (Expired(flow.id, answered),))
 
 
+def halt(sprint: Sprint) -> Sprint:
+    """End the session a sprint left it in, at once: a crisis ends a check-in's questions.
+
+    The answers and events of the sprint stay; its outputs (the next question, the outro) are dropped,
+    because the person now gets the crisis reply and then a human, not another question.
+    """
+    state = sprint.state
+    if state.done:
+        return replace(sprint, outputs=())
+    finished = SessionState(state.flow_id, None, 0, state.answers, True)
+    return Sprint(finished, (), sprint.answers, (*sprint.events, Halted(state.flow_id, state.step_id)))
+
+
+def flagged_steps(flow: Flow, answers: Mapping[str, AnswerValue]) -> set[str]:
+    """The steps whose answers matched one of their rules (the check-in already raised those)."""
+    return {
+        step.id
+        for step in flow.steps
+        if step.id in answers and any(_condition(rule.when).matches(answers[step.id]) for rule in step.rules)
+    }
+
+
+def takes_unclear(step: Step) -> bool:
+    """A yes/no step with an ``unclear`` rule: any reply but a clear yes or no is its answer."""
+    return step.type is StepType.YESNO and any(_condition(rule.when).op is Op.UNCLEAR for rule in step.rules)
+
+
 def _from_payload(step: Step, payload: str) -> tuple[bool, AnswerValue]:
     """A button press is taken as the exact value, but only if it is a value this step can have
     (a stale button from an earlier question must not be filed under this one)."""
@@ -288,7 +334,13 @@ def _from_text(step: Step, text: str) -> tuple[bool, AnswerValue]:
         value = parse_scale(text, *_bounds(step))
     elif step.type is StepType.YESNO:
         number = parse_option_number(text, 2)  # SMS shows "1) Yes 2) No"
-        value = parse_yesno(text) if number is None else number == 1
+        if number is not None:
+            value = number == 1
+        elif takes_unclear(step):
+            clear = parse_clear_yesno(text)
+            value = UNCLEAR if clear is None else clear  # "maybe a little", "idk", "not really"
+        else:
+            value = parse_yesno(text)
     elif step.type is StepType.CHOICE:
         value = parse_choice(text, step.choices)
     elif parse_yesno(text) is not True:
@@ -311,10 +363,15 @@ def _reask_hint(step: Step, locale: str) -> str:
     return f"{hint} {ui('hint_skip', locale)}" if step.optional else hint
 
 
-def _reason(step: Step, value: AnswerValue, condition: Condition) -> str:
+def _reason(step: Step, value: AnswerValue, condition: Condition, raw: str = "") -> str:
     """What a peer reads on the alert: 'craving 9/10 (≥8)', 'used since last check-in: yes'."""
     if value is None:
         return f"{step.name}: no answer"
+    if condition.op is Op.UNCLEAR:
+        words = raw.strip()
+        words = words if len(words) <= _REASON_TEXT_LIMIT else words[: _REASON_TEXT_LIMIT - 1] + "…"
+        return f'{step.name}: uncertain answer, "{words}"'
+
     if isinstance(value, bool):
         return f"{step.name}: {'yes' if value else 'no'}"
     if step.type is StepType.SCALE:
@@ -326,12 +383,14 @@ def _reason(step: Step, value: AnswerValue, condition: Condition) -> str:
     return f"{step.name}: {text[:_REASON_TEXT_LIMIT]}{'…' if len(text) > _REASON_TEXT_LIMIT else ''}"
 
 
-def _flags(step: Step, value: AnswerValue) -> list[Flagged]:
+def _flags(step: Step, value: AnswerValue, raw: str) -> list[Flagged]:
     flags = []
     for rule in step.rules:
         condition = _condition(rule.when)
         if condition.matches(value):
-            flags.append(Flagged(step.id, rule.severity, rule.category, _reason(step, value, condition)))
+            reason = _reason(step, value, condition, raw)
+            unclear = condition.op is Op.UNCLEAR
+            flags.append(Flagged(step.id, rule.severity, rule.category, reason, unclear=unclear))
     return flags
 
 
@@ -357,9 +416,11 @@ def _advance(
     gave_up: bool = False,
 ) -> Sprint:
     """Record `answer`, raise its flags, and move to the next question or finish."""
-    events: list[Event] = [*lead, *_flags(step, answer.value)]
+    events: list[Event] = [*lead, *_flags(step, answer.value, answer.raw)]
     if step.triage and isinstance(answer.value, str):
         events.append(FreeText(step.id, answer.value))
+    elif answer.value == UNCLEAR and step.type is StepType.YESNO and answer.raw.strip():
+        events.append(FreeText(step.id, answer.raw.strip()))  # "maybe, I took pills" is read too
     answers = MappingProxyType({**state.answers, step.id: answer.value})
     target, note = _route(flow, step, answer.value, locale)
     if target is None:

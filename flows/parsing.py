@@ -414,6 +414,23 @@ def parse_yesno(text: str) -> bool | None:
     return said_yes
 
 
+# Words that leave a "no" less than clear: "not really", "not yet", "um no", "lol no".
+_HEDGES = _vocab(
+    {"really", "yet", "hm", "hmm", "um", "umm", "uh", "well", "lol", "haha", "jaja", "todavia", "aun"}
+)
+
+
+def parse_clear_yesno(text: str) -> bool | None:
+    """Like `parse_yesno`, but a hedged no ("not really", "not yet", "hmm no") is not a clear no: None.
+
+    For the questions where anything but a clear no must be taken as a possible yes (the safety question).
+    """
+    answer = parse_yesno(text)
+    if answer is False and any(word in _HEDGES for word in _words(text)):
+        return None
+    return answer
+
+
 _CHOICE_FILLER = frozenset(
     {
         "option",

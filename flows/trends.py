@@ -7,7 +7,7 @@ without opening the chart. Thresholds come from `config/triage/trends.yaml`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from pathlib import Path
@@ -89,6 +89,7 @@ def assess_trends(
     recent_outcomes: Sequence[str],
     thresholds: TrendThresholds,
     today: date | None = None,
+    already_flagged: Collection[str] = (),
 ) -> TriageResult:
     """MEDIUM flags from trend and engagement rules.
 
@@ -111,7 +112,11 @@ def assess_trends(
         usual = _usual([p.craving for p in window if p.craving is not None], thresholds)
         if usual is not None and craving_today - usual >= thresholds.craving_rise:
             flag("craving_spike", f"craving {craving_today} vs usual {_fmt(usual)}")
-        elif thresholds.craving_ceiling is not None and craving_today >= thresholds.craving_ceiling:
+        elif (
+            thresholds.craving_ceiling is not None
+            and craving_today >= thresholds.craving_ceiling
+            and "craving" not in already_flagged  # the check-in's own rule said it: "craving 8 of 10"
+        ):
             flag("craving_spike", f"craving {craving_today} (at or above {thresholds.craving_ceiling})")
     if mood_today is not None:
         usual = _usual([p.mood for p in window if p.mood is not None], thresholds)

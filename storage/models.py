@@ -22,6 +22,7 @@ class Role(StrEnum):
     FAMILY = "family"
     PEER = "peer"
     SUPERVISOR = "supervisor"
+    ADMIN = "admin"  # sees and enrols everyone; paged only as the program's on-call or a last resort
 
 
 class PersonStatus(StrEnum):
@@ -85,6 +86,7 @@ class SessionStatus(StrEnum):
     COMPLETED = "completed"
     EXPIRED = "expired"
     ABANDONED = "abandoned"
+    STOPPED = "stopped"  # ended early by a crisis: no more questions, a human takes over
 
 
 class AlertStatus(StrEnum):
@@ -145,6 +147,15 @@ class CareTeam(SQLModel, table=True):
     backup_id: int | None = Field(default=None, foreign_key="person.id")
     supervisor_id: int | None = Field(default=None, foreign_key="person.id")
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OnCall(SQLModel, table=True):
+    """The program's on-call staff (`peerline oncall set`), in order: the last tier of every chain, and
+    who hears of a stranger in crisis."""
+
+    position: int = Field(primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    set_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class FamilyLink(SQLModel, table=True):

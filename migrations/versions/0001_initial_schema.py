@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 01:09:59.209321
+Create Date: 2026-12-02 00:18:50.372623
 """
 
 from __future__ import annotations
@@ -194,6 +194,13 @@ def upgrade() -> None:
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.create_index('ix_message_person_created', ['person_id', 'created_at'], unique=False)
 
+    op.create_table('oncall',
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('set_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('position')
+    )
     op.create_table('alert',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -282,6 +289,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_alert_person_id'))
 
     op.drop_table('alert')
+    op.drop_table('oncall')
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.drop_index('ix_message_person_created')
 

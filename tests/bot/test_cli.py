@@ -166,3 +166,14 @@ def test_db_new_key_prints_a_key_the_settings_accept(cli, monkeypatch: pytest.Mo
     assert first != second
     monkeypatch.setenv("PEERLINE_ENCRYPTION_KEY", f"{first},{second}")
     assert "database is up to date" in cli("db", "upgrade")
+
+
+def test_oncall_set_and_list(cli) -> None:
+    ids = _program(cli)
+    assert "every supervisor and admin" in cli("oncall", "list")
+    cli("people", "add", "--role", "admin", "--name", "Ari", "--console", "ari")
+    assert cli("oncall", "set", "Dana", "Ari").strip() == "on call: Dana (supervisor), Ari (admin)"
+    assert [r["id"] for r in json.loads(cli("oncall", "list", "--json"))][0] == ids["Dana"]
+    out = cli("oncall", "set", "Sam", code=2)
+    assert "Sam is a peer; the on-call must be a supervisor or an admin" in out
+    assert [r["name"] for r in json.loads(cli("oncall", "list", "--json"))] == ["Dana", "Ari"]

@@ -14,6 +14,9 @@ Steps:
   were delivered since the last `expect`; anyone not named must have received nothing.
 - `advance: 3h`: move the clock and run a scheduler tick.  `restart: true`: rebuild the app on the same db.
 - `check: {session, alerts, answers}`: state in the database.
+- `enrol: {role, name}`: one more person, on the console at their lower-case name (dana, riley, pat).
+- `oncall: [name, ...]`: the program's on-call (`peerline oncall set`).
+- `unreachable: name`: every channel of that person fails from now on (a blocked bot, a dead number).
 """
 
 from __future__ import annotations
@@ -34,13 +37,23 @@ from bot.channels.base import Inbound, OutboundMessage
 from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
 from bot.clock import ManualClock
+from bot.oncall import set_oncall
 from bot.people import add_person, assign, link_family, resolve
 from bot.scheduler import tick
 from config.settings import Settings
 from storage.models import Alert, Answer, FlowSession, Role, ShareScope
+from storage.repo import identities_of
 
 CASES_DIR = Path(__file__).parent / "conversations"
-ADDRESS = {"alex": "alex", "sam": "sam", "jordan": "jordan", "stranger": "stranger"}
+ADDRESS = {
+    "alex": "alex",
+    "sam": "sam",
+    "jordan": "jordan",
+    "stranger": "stranger",
+    "dana": "dana",
+    "riley": "riley",
+    "pat": "pat",
+}
 
 
 def _cases() -> list[Any]:
@@ -121,6 +134,18 @@ class Harness:
             await self.app.sender.drain()
         elif kind == "check":
             await self.check(arg)
+        elif kind == "enrol":
+            async with self.app.db.transaction() as s:
+                name = str(arg["name"])
+                await add_person(s, self.clock.now(), role=Role(arg["role"]), name=name, console=name.lower())
+        elif kind == "oncall":
+            async with self.app.db.transaction() as s:
+                await set_oncall(s, self.clock.now(), [str(name) for name in arg])
+        elif kind == "unreachable":
+            async with self.app.db.transaction() as s:
+                person = await resolve(s, str(arg).capitalize())
+                for identity in await identities_of(s, person.id):
+                    identity.unreachable_at = self.clock.now()
         else:
             raise AssertionError(f"unknown step {kind}")
 

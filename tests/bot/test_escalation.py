@@ -17,7 +17,8 @@ from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage, SendResult
 from bot.channels.console import ConsoleChannel
 from bot.clock import ManualClock
-from bot.people import add_person, resolve
+from bot.oncall import oncall, set_oncall
+from bot.people import UserError, add_person, resolve
 from bot.scheduler import tick
 from config.settings import Settings
 from flows.severity import Severity
@@ -186,6 +187,7 @@ async def test_nobody_reachable_is_recorded_and_the_chain_keeps_trying(
     await seed(app, backup=False, supervisor=False)
     drive = Driver(app, clock, console, START)
     await _make_unavailable(app, "Sam", "opted_out")
+    await _make_unavailable(app, "Dana", "unreachable")  # the program's only supervisor, the last resort
     alert_id = await raise_alert(app, Severity.CRITICAL)
     assert drive.inbox() == {}
     assert [e.detail["alert_id"] for e in await drive.audits("alert.nobody_reachable")] == [alert_id]
@@ -427,3 +429,37 @@ async def test_a_second_crisis_message_still_gets_the_crisis_reply_and_joins_the
     assert any("988" in text for text in second["alex"])  # never waits on a person, never folded away
     (more,) = second["sam"]
     assert more.startswith("🔺 More on alert #1 (Alex): wrote") and "i really want to die tonight" in more
+
+
+async def test_a_team_nobody_can_reach_pages_the_on_call_then_every_supervisor(
+    app: App, clock: ManualClock, console: ConsoleChannel
+) -> None:
+    await seed(app, backup=False, supervisor=False)
+    drive = Driver(app, clock, console, START)
+    async with app.db.transaction() as s:
+        ari = await add_person(s, clock.now(), role=Role.ADMIN, name="Ari", console="ari")
+        await set_oncall(s, clock.now(), ["Ari"])
+    await _make_unavailable(app, "Sam", "unreachable")
+    alert_id = await raise_alert(app, Severity.CRITICAL)
+    paged = drive.console.take("ari")
+    assert len(paged) == 1 and "On call: nobody on Alex's care team could be reached." in paged[0].text
+    assert f"CRITICAL alert #{alert_id}: Alex" in paged[0].text
+    assert drive.inbox() == {}  # Dana, a supervisor but not on call, is not paged while Ari can be
+    assert [e.detail["to"] for e in await drive.audits("alert.oncall_paged")] == [ari.id]
+    await _make_unavailable(app, "Ari", "unreachable")  # the on-call too: every supervisor and admin
+    await drive.at(10)
+    inbox = drive.inbox()
+    assert list(inbox) == ["dana"] and "On call: nobody on Alex's care team" in inbox["dana"][0]
+    assert len(await drive.audits("alert.all_staff_paged")) == 1
+    assert await drive.audits("alert.nobody_reachable") == []
+
+
+async def test_the_on_call_is_supervisors_or_admins_only(app: App) -> None:
+    await seed(app)
+    async with app.db.transaction() as s:
+        with pytest.raises(UserError, match="Sam is a peer; the on-call must be a supervisor or an admin"):
+            await set_oncall(s, app.clock.now(), ["Sam"])
+        chosen = await set_oncall(s, app.clock.now(), ["Dana", "dana"])
+        assert [p.name for p in chosen] == ["Dana"]
+    async with app.db.transaction() as s:
+        assert [p.name for p in await oncall(s)] == ["Dana"]

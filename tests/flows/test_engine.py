@@ -21,6 +21,7 @@ from flows.engine import (
     Flagged,
     FreeText,
     GaveUp,
+    Halted,
     Option,
     Question,
     Reasked,
@@ -270,15 +271,69 @@ def test_unparsed_reply_still_goes_to_triage(daily: Flow) -> None:
     assert sprint.state.step_id == "craving"
 
 
-def test_giving_up_on_the_safety_question_records_none_and_flags_medium(daily: Flow) -> None:
-    result = run(daily, ["3", "3", "no", "maybe", "kind of", "sometimes", "no"])
-    assert result.answers["safety"] is None
-    assert GaveUp("safety") in result.events
-    assert [flag[:3] for flag in result.flags() if flag[0] == "safety"] == [
-        ("safety", "medium", "safety_unanswered")
-    ]
-    assert asked(result.last) is None
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "maybe",
+        "maybe a little",
+        "sort of, sometimes",
+        "idk",
+        "not really",
+        "not yet",
+        "hmm no",
+        "skip",
+        "why?",
+    ],
+)
+def test_anything_but_a_clear_no_to_the_safety_question_is_flagged_critical_at_once(
+    daily: Flow, reply: str
+) -> None:
+    result = run(daily, ["3", "3", "no", reply])
+    assert result.answers["safety"] == "unclear"
+    assert not any(isinstance(event, Reasked | GaveUp) for event in result.last.events)
+    flags = [event for event in result.last.events if isinstance(event, Flagged)]
+    assert [(f.severity, f.category, f.unclear) for f in flags] == [("critical", "suicide", True)]
+    assert flags[0].reason == f'thoughts of suicide or wishing to be dead: uncertain answer, "{reply}"'
+    assert FreeText("safety", reply) in result.last.events  # the words are read by triage too
+
+
+@pytest.mark.parametrize("reply", ["no", "No.", "nope", "no, I haven't", "2", "nah"])
+def test_a_clear_no_to_the_safety_question_moves_on(daily: Flow, reply: str) -> None:
+    result = run(daily, ["3", "3", "no", reply])
+    assert result.answers["safety"] is False
+    assert asked(result.last) == "anything_else"
+    assert not [event for event in result.last.events if isinstance(event, Flagged)]
+
+
+def test_other_yes_no_questions_still_ask_again(daily: Flow) -> None:
+    result = run(daily, ["3", "3", "maybe"])
+    assert Reasked("used", 1) in result.last.events
+    assert "used" not in result.answers
+
+
+def test_halt_ends_the_session_keeping_answers_and_dropping_the_next_question(daily: Flow) -> None:
+    result = run(daily, ["3", "3", "no", "yes"])
+    assert asked(result.last) == "anything_else"
+    halted = engine.halt(result.last)
+    assert halted.state.done and halted.state.step_id is None
+    assert halted.outputs == ()
+    assert halted.answers == result.last.answers
+    assert dict(halted.state.answers) == {"mood": 3, "craving": 3, "used": False, "safety": True}
+    assert halted.events[-1] == Halted("daily_checkin", "anything_else")
+    with pytest.raises(EngineError):
+        engine.resume(daily, halted.state, "no", "en")
+
+
+def test_halt_of_a_finished_sprint_drops_the_outro_only(daily: Flow) -> None:
+    result = run(daily, ["3", "3", "no", "no", "skip"])
     assert result.state.done
+    halted = engine.halt(result.last)
+    assert halted.state == result.state and halted.outputs == ()
+
+
+def test_flagged_steps_names_the_steps_whose_rules_matched(daily: Flow) -> None:
+    assert engine.flagged_steps(daily, {"mood": 1, "craving": 9, "used": False}) == {"mood", "craving"}
+    assert engine.flagged_steps(daily, {"mood": 3, "craving": 2, "safety": "unclear"}) == {"safety"}
 
 
 def test_remind_repeats_the_question_and_keeps_state(daily: Flow) -> None:
@@ -340,12 +395,16 @@ def test_json_round_trip_mid_flow_survives_a_restart(daily: Flow) -> None:
 
 
 def test_json_round_trip_keeps_types(daily: Flow) -> None:
-    state = run(daily, ["1", "0", "no", "meh", "kinda"]).state
+    state = run(daily, ["1", "0", "meh", "kinda"]).state  # two re-asks of "used"
     data = json.loads(json.dumps(state.to_json()))
     restored = SessionState.from_json(data)
-    assert restored.answers["used"] is False
+    assert restored.answers["mood"] == 1
     assert restored.answers["craving"] == 0
     assert restored.reasks == 2
+    unclear = SessionState.from_json(
+        json.loads(json.dumps(run(daily, ["1", "0", "no", "meh"]).state.to_json()))
+    )
+    assert unclear.answers["used"] is False and unclear.answers["safety"] == "unclear"
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ def test_daily_checkin_shape(daily: Flow) -> None:
         ("craving", ">=8", "high", "craving"),
         ("used", "yes", "high", "use"),
         ("safety", "yes", "critical", "suicide"),
-        ("safety", "skipped", "medium", "safety_unanswered"),
+        ("safety", "unclear", "critical", "suicide"),
     }
     assert [step.id for step in daily.steps if step.triage] == ["use_more", "anything_else"]
     assert all(daily.step(step_id).optional for step_id in ("use_more", "anything_else"))
