@@ -6,7 +6,8 @@ highest priority a reply to the sender can have.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from bot.content import Content
 from bot.escalation import Escalation
 from bot.outbox import queue_message
 from flows.severity import Severity
-from flows.triage import TriageResult
+from flows.triage import TriageResult, normalize
 from storage.models import Alert, AlertStatus, ChannelIdentity, MessageKind, Person, Role
 from storage.repo import audit, reachable_identity
 
@@ -37,9 +38,12 @@ class Signal:
 
     @classmethod
     def from_triage(cls, result: TriageResult, text: str) -> Signal:
-        phrases = list(dict.fromkeys(m.phrase for m in result.matches if m.phrase))
-        said = "wrote " + ", ".join(f'"{p}"' for p in phrases) + ": " if phrases else "wrote: "
-        quote = text if len(text) <= 200 else text[:197] + "..."
+        quote = text.strip()
+        quote = quote if len(quote) <= 200 else quote[:197] + "..."
+        # The words that matched, each once, unless they are what the person wrote in the first place.
+        phrases = _distinct(m.phrase for m in result.matches if m.phrase)
+        phrases = [p for p in phrases if _bare(p) != _bare(quote)]
+        said = f'wrote "{quote}"' + (f" ({', '.join(phrases)})" if phrases else "")
         notes = []
         if result.possible_crisis:
             notes.append("possible crisis, please read now")
@@ -49,10 +53,22 @@ class Signal:
         return cls(
             result.severity,
             tuple(c for c in result.categories if c != "possible_crisis") or result.categories,
-            (f"{prefix}{said}{quote!r}",),
+            (f"{prefix}{said}",),
             possible=result.possible_crisis,
             about_other=result.experiencer == "other",
         )
+
+
+def _bare(text: str) -> str:
+    return " ".join(re.sub(r"[^\w']+", " ", normalize(text)).split())
+
+
+def _distinct(phrases: Iterable[str]) -> list[str]:
+    """Each phrase once (case and punctuation aside), and none already inside a longer one."""
+    kept: dict[str, str] = {}
+    for phrase in phrases:
+        kept.setdefault(_bare(phrase), phrase.strip())
+    return [p for key, p in kept.items() if not any(key != other and key in other for other in kept)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,7 +173,7 @@ def test_oncall_set_and_list(cli) -> None:
     assert "every supervisor and admin" in cli("oncall", "list")
     cli("people", "add", "--role", "admin", "--name", "Ari", "--console", "ari")
     assert cli("oncall", "set", "Dana", "Ari").strip() == "on call: Dana (supervisor), Ari (admin)"
-    assert [r["id"] for r in json.loads(cli("oncall", "list", "--json"))][0] == ids["Dana"]
+    assert next(r["id"] for r in json.loads(cli("oncall", "list", "--json"))) == ids["Dana"]
     out = cli("oncall", "set", "Sam", code=2)
     assert "Sam is a peer; the on-call must be a supervisor or an admin" in out
     assert [r["name"] for r in json.loads(cli("oncall", "list", "--json"))] == ["Dana", "Ari"]
