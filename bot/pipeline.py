@@ -24,7 +24,7 @@ from bot.channels.base import Inbound
 from bot.checkins import queue_outputs, split_payload
 from bot.clock import Clock
 from bot.content import Content
-from bot.escalation import Escalation
+from bot.escalation import Escalation, reachable, team_of
 from bot.invites import redeem_invite, start_code
 from bot.onboarding import ONBOARDING, apply_onboarding
 from bot.outbox import queue_message, queue_to, tell_peer
@@ -33,6 +33,7 @@ from bot.trends import TREND_STEPS, TrendHistory, load_histories
 from bot.triage import Alerting, Signal, reply_key
 from flows import engine
 from flows.engine import Flagged, FreeText, GaveUp, Halted, Reasked, SessionState, Sprint
+from flows.escalation import FALLBACK_TIERS, Tier
 from flows.keywords import Keyword, classify
 from flows.model import Flow, StepType
 from flows.parsing import reads_as_message
@@ -57,7 +58,6 @@ from storage.repo import (
     active_links_of_family,
     active_session,
     audit,
-    care_team,
     identity_for,
     identity_in,
 )
@@ -744,40 +744,52 @@ class Pipeline:
             await self._relay(turn, text)
 
     async def _relay(self, turn: _Turn, text: str, *, acknowledge: bool = True) -> None:
-        """Pass a message that is not an answer to the person's peer, named, and tell the sender."""
+        """Pass a message that is not an answer to the person's peer (else the first of their care team
+        who can be reached), named, and tell the sender truthfully who has it."""
         s, person = turn.s, turn.person
         assert person is not None and person.id is not None
         messages = self._content.messages
         subject = await self._subject_pir(turn)
-        team = await care_team(s, subject.id) if subject is not None and subject.id is not None else None
-        peer = await s.get(Person, team.peer_id) if team is not None and team.peer_id is not None else None
-        if peer is None:
+        team = await team_of(s, subject.id) if subject is not None and subject.id is not None else {}
+        if not any(team.values()):
             audit(s, turn.now, "system", "relay.no_peer", person.id, message_id=turn.message.id)
             if acknowledge:
                 await self._reply(turn, messages.text("relay_no_peer", person.locale), MessageKind.REPLY)
             return
+        to: Person | None = None
+        for tier in FALLBACK_TIERS:
+            identity, _ = await reachable(s, team.get(tier))
+            if identity is not None:
+                to = team[tier]
+                break
+        if to is None or to.id is None:
+            # Kept in the history, but nobody can be told now: say so, and where help is.
+            audit(s, turn.now, "system", "relay.nobody_reachable", person.id, message_id=turn.message.id)
+            if acknowledge:
+                await self._reply(turn, messages.text("relay_unreachable", person.locale), MessageKind.REPLY)
+            return
         if person.role == Role.FAMILY and subject is not None:
             body = messages.text(
-                "relay_to_peer_family", peer.locale, name=person.name, pir=subject.name, text=text
+                "relay_to_peer_family", to.locale, name=person.name, pir=subject.name, text=text
             )
         else:
             body = messages.text(
-                "relay_to_peer", peer.locale, name=person.name, role=person.role.upper(), text=text
+                "relay_to_peer", to.locale, name=person.name, role=person.role.upper(), text=text
             )
-        turn.outcome.queued += await self._alerting.notify(s, peer, body, MessageKind.RELAY, turn.now)
+        turn.outcome.queued += await self._alerting.notify(s, to, body, MessageKind.RELAY, turn.now)
         audit(
             s,
             turn.now,
             f"person:{person.id}",
             "relay.to_peer",
             person.id,
-            peer_id=peer.id,
+            peer_id=to.id,
             message_id=turn.message.id,
         )
         if acknowledge:
-            await self._reply(
-                turn, messages.text("relay_sent", person.locale, peer=peer.name), MessageKind.REPLY
-            )
+            peer = team.get(Tier.PEER)
+            key = "relay_sent" if peer is not None and to.id == peer.id else "relay_sent_team"
+            await self._reply(turn, messages.text(key, person.locale, peer=to.name), MessageKind.REPLY)
 
     async def _subject_pir(self, turn: _Turn) -> Person | None:
         """The PIR a message is about: the sender, or for a family member their linked PIR."""

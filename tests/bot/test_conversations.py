@@ -17,6 +17,7 @@ Steps:
 - `enrol: {role, name}`: one more person, on the console at their lower-case name (dana, riley, pat).
 - `oncall: [name, ...]`: the program's on-call (`peerline oncall set`).
 - `unreachable: name`: every channel of that person fails from now on (a blocked bot, a dead number).
+- `team: {backup, supervisor}`: Alex's care team beside Sam (people enrolled with `enrol`).
 """
 
 from __future__ import annotations
@@ -141,6 +142,9 @@ class Harness:
         elif kind == "oncall":
             async with self.app.db.transaction() as s:
                 await set_oncall(s, self.clock.now(), [str(name) for name in arg])
+        elif kind == "team":
+            async with self.app.db.transaction() as s:
+                await assign(s, self.clock.now(), pir="Alex", peer="Sam", **arg)
         elif kind == "unreachable":
             async with self.app.db.transaction() as s:
                 person = await resolve(s, str(arg).capitalize())
