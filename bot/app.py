@@ -44,7 +44,7 @@ class App:
             self.content,
             self.clock,
             buttons=self.buttons,
-            program_name=self.settings.program_name,
+            program_name=self.settings.sender_name,
             support_contact=self.settings.support_contact,
             on_commit=lambda urgent: self.sender.wake(urgent=urgent),
         )

@@ -146,9 +146,7 @@ def people_add(
             )
             assert person.id is not None
             # Sent by the next `peerline serve`: the recorded opt-in, confirmed to the person (CTIA).
-            await confirm_opt_in(
-                s, a.content.messages, person, a.clock.now(), program=a.settings.program_name
-            )
+            await confirm_opt_in(s, a.content.messages, person, a.clock.now(), program=a.settings.sender_name)
             return person.id
 
     person_id = run_with_app(work)

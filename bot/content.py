@@ -47,6 +47,10 @@ class Messages:
             raise ContentError(f"{directory}/es.yaml lacks keys: {', '.join(sorted(missing))}")
         return cls(by_locale)
 
+    def has(self, key: str) -> bool:
+        """Whether `key` exists (every key exists in English; other locales fall back to it)."""
+        return key in self.by_locale["en"]
+
     def text(self, key: str, locale: str, **values: object) -> str:
         table = self.by_locale.get(locale) or self.by_locale["en"]
         template = table.get(key) or self.by_locale["en"][key]

@@ -12,6 +12,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.audience import audience_text
 from bot.content import Messages
 from bot.outbox import queue_message
 from bot.schedule import next_due
@@ -148,17 +149,20 @@ async def add_person(
 async def confirm_opt_in(
     s: AsyncSession, messages: Messages, person: Person, now: datetime, *, program: str
 ) -> int:
-    """Queue the opt-in confirmation (program, frequency, "Msg & data rates may apply", STOP and HELP) to
-    every channel of a newly enrolled PIR or family member; returns how many were queued.
+    """Queue the opt-in confirmation to every channel of a newly enrolled PIR or family member, worded for
+    them and for the channel (on SMS: program, frequency, "Msg & data rates may apply", STOP and HELP);
+    returns how many were queued.
 
     Staff get alerts as part of their work, not a subscription, so they get no confirmation.
     """
     assert person.id is not None
     if person.role not in FLOW_FOR_ROLE:
         return 0
-    text = messages.text("opted_in", person.locale, program=program)
     queued = 0
     for identity in await identities_of(s, person.id):
+        text = audience_text(
+            messages, "opted_in", person.role, identity.channel, person.locale, program=program
+        )
         if queue_message(s, identity, text, MessageKind.KEYWORD, now) is not None:
             queued += 1
     return queued

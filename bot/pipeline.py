@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.audience import audience_text, tell_supervisors
 from bot.caseload import STAFF
 from bot.channels.base import Inbound
 from bot.checkins import queue_outputs, split_payload
@@ -434,11 +435,18 @@ class Pipeline:
         turn.outcome.person_id = person.id
         audit(s, turn.now, f"person:{person.id}", "message.received", person.id, message_id=turn.message.id)
 
+        staff = person.role in STAFF
         keyword = None
         if inbound.payload is None:
-            keyword = classify(inbound.text, opted_out=identity.opted_out_at is not None)
-        staff = person.role in STAFF
-        if keyword is not None and not (staff and keyword is Keyword.HELP):  # staff HELP: the commands
+            keyword = classify(
+                inbound.text, opted_out=identity.opted_out_at is not None, staff=staff, locale=person.locale
+            )
+        maybe_stop = False
+        if keyword is Keyword.MAYBE_STOP and not staff:
+            # Handled as usual, then asked about; "REPLY Alex please don't text me…" is refused as a
+            # command and never read as an opt-out at all.
+            maybe_stop, keyword = not looks_like_command(inbound.text, inbound.payload), None
+        if keyword is not None:
             await self._keyword(turn, keyword)
             return
         if staff or looks_like_command(inbound.text, inbound.payload):
@@ -449,6 +457,12 @@ class Pipeline:
             await self._answer(turn, session)
         else:
             await self._free_text(turn)
+        # A request to stop inside a longer message: handled as usual above, and asked about, unless
+        # the person is already opted out or wrote something a human is now answering.
+        answered_by_a_human = turn.outcome.severity.rank() >= Severity.HIGH.rank()
+        if maybe_stop and identity.opted_out_at is None and not answered_by_a_human:
+            text = self._content.messages.text("maybe_stop", person.locale)
+            await self._reply(turn, text, MessageKind.REPLY)  # after the reply to the message itself
 
     # -- peer commands ----------------------------------------------------------------------------
 
@@ -544,6 +558,18 @@ class Pipeline:
         s, identity, person = turn.s, turn.identity, turn.person
         assert identity is not None and person is not None and person.id is not None
         messages = self._content.messages
+
+        def worded(key: str) -> str:  # for their audience (PIR, family, staff) and channel (SMS or chat)
+            return audience_text(
+                messages,
+                key,
+                person.role,
+                identity.channel,
+                person.locale,
+                program=self._program,
+                support=self._support,
+            )
+
         await turn.message.update(s, kind=MessageKind.KEYWORD)
         if keyword is Keyword.STOP:
             # A crisis inside a STOP is still a crisis: answer it before going quiet.
@@ -558,13 +584,14 @@ class Pipeline:
                     person.id,
                     channel=identity.channel,
                 )
-                turn.outcome.queued += await tell_peer(s, messages, identity, turn.now, "peer_told_opt_out")
+                if person.role in STAFF:  # alerts will no longer reach them here
+                    turn.outcome.queued += await tell_supervisors(s, messages, person, identity, turn.now)
+                else:
+                    turn.outcome.queued += await tell_peer(
+                        s, messages, identity, turn.now, "peer_told_opt_out"
+                    )
                 # One confirmation, then silence: a repeated STOP is recorded but not answered.
-                await self._reply(
-                    turn,
-                    messages.text("opted_out", person.locale, program=self._program),
-                    MessageKind.KEYWORD,
-                )
+                await self._reply(turn, worded("opted_out"), MessageKind.KEYWORD)
         elif keyword is Keyword.START:
             if identity.opted_out_at is not None:
                 identity.opted_out_at = None
@@ -577,15 +604,14 @@ class Pipeline:
                     channel=identity.channel,
                 )
             identity.consent_at = turn.now
-            await self._reply(
-                turn, messages.text("opted_in", person.locale, program=self._program), MessageKind.KEYWORD
-            )
+            await self._reply(turn, worded("opted_in"), MessageKind.KEYWORD)
+        elif keyword is Keyword.MAYBE_STOP:  # staff asking in words: they opt out with the keyword only
+            await self._reply(turn, worded("maybe_stop"), MessageKind.KEYWORD)
+        elif person.role in STAFF:  # HELP: who we are, and the commands they work with
+            text = f"{worded('help')}\n{messages.text('peer_commands', person.locale)}"
+            await self._reply(turn, text, MessageKind.KEYWORD)
         else:
-            await self._reply(
-                turn,
-                messages.text("help", person.locale, program=self._program, support=self._support),
-                MessageKind.KEYWORD,
-            )
+            await self._reply(turn, worded("help"), MessageKind.KEYWORD)
 
     # -- flow answers -----------------------------------------------------------------------------
 

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     config_dir: Path = DEFAULT_CONFIG_DIR
     tick_seconds: float = Field(default=5.0, gt=0)
     program_name: str = "Peerline"
+    # A sender line that reveals nothing on a lock screen ("Dr. Lee's office"): used instead of the
+    # program name in every message that would name it.
+    discreet_name: str | None = None
     support_contact: str = "your peer specialist"
     default_timezone: Annotated[str, AfterValidator(_tz)] = "America/New_York"
     default_checkin_time: str = "09:00"
@@ -111,6 +114,16 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value.strip()):
             raise ValueError("use HH:MM-HH:MM in 24-hour local time, e.g. 21:00-09:00, or off")
         return value.strip()
+
+    @field_validator("discreet_name")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None and value.strip() else None
+
+    @property
+    def sender_name(self) -> str:
+        """The name messages go out under: the discreet name when one is set, else the program's."""
+        return self.discreet_name or self.program_name
 
     @property
     def quiet_window(self) -> tuple[str, str] | None:

@@ -4,6 +4,12 @@ Each YAML file under `conversations/` is a list of cases. A case runs the whole 
 console channel (real pipeline, real outbox, real database on SQLite and PostgreSQL) against a small
 program: peer Sam, PIR Alex, family member Jordan linked to Alex.
 
+Case keys besides `name` and `steps`: `locale` (Alex's and Jordan's, default en), `staff_locale` (Sam's
+and the supervisors'), `channel: sms|telegram` (everyone is on that channel instead of the console: a
+console-like mailbox registered under that name, without buttons for SMS, so the real pipeline and outbox
+render for it), `supervisors: assigned|unassigned` (supervisors Dana and Riley; `assigned` puts Dana on
+Alex's care team), `program` and `discreet` (PEERLINE_PROGRAM_NAME, PEERLINE_DISCREET_NAME).
+
 Steps:
 - `start: {who, flow}`: start a check-in now.
 - `say: TEXT` (Alex) or `say: {who, text, id, drain}`: an inbound message; `id` is the provider id;
@@ -13,8 +19,8 @@ Steps:
 - `expect: {who: [substring, ...]}`: exactly these messages (in order, each containing its substring)
   were delivered since the last `expect`; anyone not named must have received nothing.
 - `advance: 3h`: move the clock and run a scheduler tick.  `restart: true`: rebuild the app on the same db.
-- `check: {session, alerts, answers}`: state in the database.
-- `enrol: {role, name}`: one more person, on the console at their lower-case name (dana, riley, pat).
+- `check: {session, alerts, answers, opted_out}`: state in the database (`opted_out`: who, by name).
+- `enrol: {role, name}`: one more person, on the case's channel at their lower-case name (dana, riley, pat).
 - `oncall: [name, ...]`: the program's on-call (`peerline oncall set`).
 - `unreachable: name`: every channel of that person fails from now on (a blocked bot, a dead number).
 - `team: {backup, supervisor}`: Alex's care team beside Sam (people enrolled with `enrol`).
@@ -42,19 +48,27 @@ from bot.oncall import set_oncall
 from bot.people import add_person, assign, link_family, resolve
 from bot.scheduler import tick
 from config.settings import Settings
-from storage.models import Alert, Answer, FlowSession, Role, ShareScope
+from storage.models import Alert, Answer, ChannelIdentity, FlowSession, Person, Role, ShareScope
 from storage.repo import identities_of
 
 CASES_DIR = Path(__file__).parent / "conversations"
-ADDRESS = {
-    "alex": "alex",
-    "sam": "sam",
-    "jordan": "jordan",
-    "stranger": "stranger",
-    "dana": "dana",
-    "riley": "riley",
-    "pat": "pat",
+PEOPLE = ("alex", "sam", "jordan", "dana", "riley", "pat", "stranger")
+# Per channel: each person's address there (phone numbers for SMS, chat ids for Telegram).
+ADDRESSES = {
+    "console": {who: who for who in PEOPLE},
+    "sms": {who: f"+120255501{number:02d}" for number, who in enumerate(PEOPLE, start=41)},
+    "telegram": {who: str(1000 + number) for number, who in enumerate(PEOPLE, start=1)},
 }
+
+
+class MailboxChannel(ConsoleChannel):
+    """The console's mailbox under another channel's name: what the pipeline and outbox queue for SMS
+    (no buttons) or Telegram is delivered here, at the network edge, instead of to a provider."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.has_buttons = name != "sms"
 
 
 def _cases() -> list[Any]:
@@ -80,22 +94,51 @@ class Harness:
     app: App | None = None
     buttons_seen: dict[str, list[OutboundMessage]] = field(default_factory=dict)
     counter: int = 0
+    channel: str = "console"
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> dict[str, str]:
+        return ADDRESSES[self.channel]
+
+    def on(self, who: str) -> dict[str, str]:
+        """`add_person` keywords for who's address on the case's channel."""
+        key = {"console": "console", "sms": "phone", "telegram": "telegram"}[self.channel]
+        return {key: self.address[who]}
 
     def build(self) -> App:
         self.app = App.build(
-            Settings(database_url=self.db_url), clock=self.clock, channels={"console": self.console}
+            Settings(database_url=self.db_url, **self.settings),  # type: ignore[arg-type]
+            clock=self.clock,
+            channels={self.channel: self.console},
         )
         return self.app
 
-    async def seed(self, locale: str) -> None:
+    async def seed(self, case: dict[str, Any]) -> None:
+        self.channel = case.get("channel", "console")
+        if self.channel != "console":
+            self.console = MailboxChannel(self.channel)
+        self.settings = {
+            key: case[name]
+            for name, key in (("program", "program_name"), ("discreet", "discreet_name"))
+            if name in case
+        }
+        locale, staff_locale = case.get("locale", "en"), case.get("staff_locale", "en")
         app = self.build()
         await app.db.upgrade()
         now = self.clock.now()
+
         async with app.db.transaction() as s:
-            await add_person(s, now, role=Role.PEER, name="Sam", console="sam")
-            await add_person(s, now, role=Role.PIR, name="Alex", console="alex", locale=locale)
-            await add_person(s, now, role=Role.FAMILY, name="Jordan", console="jordan", locale=locale)
-            await assign(s, now, pir="Alex", peer="Sam")
+            await add_person(s, now, role=Role.PEER, name="Sam", locale=staff_locale, **self.on("sam"))
+            await add_person(s, now, role=Role.PIR, name="Alex", locale=locale, **self.on("alex"))
+            await add_person(s, now, role=Role.FAMILY, name="Jordan", locale=locale, **self.on("jordan"))
+            supervisors = case.get("supervisors")
+            if supervisors is not None:
+                for name in ("Dana", "Riley"):
+                    role, who = Role.SUPERVISOR, name.lower()
+                    await add_person(s, now, role=role, name=name, locale=staff_locale, **self.on(who))
+            supervisor = "Dana" if supervisors == "assigned" else None
+            await assign(s, now, pir="Alex", peer="Sam", supervisor=supervisor)
             await link_family(s, now, family="Jordan", pir="Alex", share=ShareScope.STATUS)
 
     async def run(self, step: dict[str, Any]) -> None:
@@ -138,7 +181,9 @@ class Harness:
         elif kind == "enrol":
             async with self.app.db.transaction() as s:
                 name = str(arg["name"])
-                await add_person(s, self.clock.now(), role=Role(arg["role"]), name=name, console=name.lower())
+                await add_person(
+                    s, self.clock.now(), role=Role(arg["role"]), name=name, **self.on(name.lower())
+                )
         elif kind == "oncall":
             async with self.app.db.transaction() as s:
                 await set_oncall(s, self.clock.now(), [str(name) for name in arg])
@@ -160,8 +205,8 @@ class Harness:
         self.counter += 1
         await self.app.pipeline.handle(
             Inbound(
-                channel="console",
-                address=ADDRESS[who],
+                channel=self.channel,
+                address=self.address[who],
                 text=text,
                 payload=payload,
                 provider_id=provider_id or f"console:test:{self.counter}",
@@ -172,7 +217,7 @@ class Harness:
             await self.app.sender.drain()
 
     def expect(self, wanted: dict[str, list[str]]) -> None:
-        for who, address in ADDRESS.items():
+        for who, address in self.address.items():
             got = self.console.take(address)
             for message in got:
                 if message.buttons:
@@ -203,6 +248,13 @@ class Harness:
                     {"severity": a["severity"], "categories": sorted(a["categories"])}
                     for a in wanted["alerts"]
                 ]
+            if "opted_out" in wanted:
+                found = await s.scalars(
+                    select(Person.name)
+                    .join(ChannelIdentity, col(ChannelIdentity.person_id) == col(Person.id))
+                    .where(col(ChannelIdentity.opted_out_at).is_not(None))
+                )
+                assert sorted(name.lower() for name in found) == sorted(wanted["opted_out"])
             if "answers" in wanted:
                 answers = (await s.scalars(select(Answer).order_by(col(Answer.id)))).all()
                 assert {a.step_id: a.value for a in answers} == wanted["answers"]
@@ -218,7 +270,7 @@ async def harness(db_url: str, clock: ManualClock) -> AsyncIterator[Harness]:
 
 @pytest.mark.parametrize("case", _cases())
 async def test_conversation(harness: Harness, case: dict[str, Any]) -> None:
-    await harness.seed(case.get("locale", "en"))
+    await harness.seed(case)
     for number, step in enumerate(case["steps"], 1):
         try:
             await harness.run(step)
