@@ -70,7 +70,7 @@ class App:
                     else None
                 ),
             ),
-            content=Content.load(settings.config_dir),
+            content=Content.load(settings.config_dir, program=settings.sender_name),
             clock=clock,
             channels=dict(channels) if channels is not None else _configured_channels(settings, clock),
         )

@@ -47,6 +47,11 @@ def audience_text(
     return messages.text(chosen, locale, **values)
 
 
+def _role_key(messages: Messages, role: str) -> str:
+    # Peers and supervisors are named as the escalation names their tiers; an admin has no tier.
+    return f"tier_{role}" if messages.has(f"tier_{role}") else f"role_{role}"
+
+
 async def tell_supervisors(
     s: AsyncSession, messages: Messages, staff: Person, ident: ChannelIdentity, now: datetime
 ) -> int:
@@ -90,7 +95,7 @@ async def tell_supervisors(
             "supervisor_told_staff_opt_out",
             supervisor.locale,
             name=staff.name,
-            role=messages.text(f"tier_{staff.role}", supervisor.locale),
+            role=messages.text(_role_key(messages, staff.role), supervisor.locale),
             channel=ident.channel,
         )
         if queue_message(s, to, text, MessageKind.SYSTEM, now) is not None:

@@ -17,7 +17,7 @@ from flows import engine
 from flows.engine import Question, Say, SessionState
 from flows.model import Flow
 from flows.render import render
-from storage.models import ChannelIdentity, FlowSession, MessageKind, Person, SessionStatus
+from storage.models import ChannelIdentity, ChannelName, FlowSession, MessageKind, Person, SessionStatus
 from storage.repo import active_session, audit, reachable_identity
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ async def queue_outputs(
     queued = 0
     with_buttons = buttons.get(identity.channel, False)
     for item in outputs:
-        rendered = render(item, buttons=with_buttons)
+        rendered = render(item, buttons=with_buttons, sms=identity.channel == ChannelName.SMS)
         rows: tuple[tuple[Button, ...], ...] = ()
         if isinstance(item, Question):
             rows = tuple(

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from flows.escalation import DEFAULT_POLICY, EscalationPolicy, PolicyError, load_policy
-from flows.loader import load_flows
+from flows.loader import DEFAULT_PROGRAM, load_flows
 from flows.model import Flow
 from flows.trends import TrendThresholds, load_thresholds
 from flows.triage import Triage
@@ -70,14 +70,17 @@ class Content:
     escalation: EscalationPolicy = DEFAULT_POLICY
 
     @classmethod
-    def load(cls, config_dir: Path) -> Content:
-        """Load (or reuse) the content of `config_dir`; compiled lexicons are kept while no file changes."""
-        return _load_cached(config_dir.resolve(), _fingerprint(config_dir))
+    def load(cls, config_dir: Path, *, program: str = DEFAULT_PROGRAM) -> Content:
+        """Load (or reuse) the content of `config_dir`; compiled lexicons are kept while no file changes.
+
+        `program` is the name messages go out under: `{program}` in flow texts becomes it.
+        """
+        return _load_cached(config_dir.resolve(), _fingerprint(config_dir), program)
 
     @classmethod
-    def _build(cls, config_dir: Path) -> Content:
+    def _build(cls, config_dir: Path, program: str) -> Content:
         return cls(
-            flows=load_flows(config_dir / "flows"),
+            flows=load_flows(config_dir / "flows", program=program),
             triage=Triage.load(config_dir),
             messages=Messages.load(config_dir / "messages"),
             trends=load_thresholds(config_dir),
@@ -105,6 +108,6 @@ def _fingerprint(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(config_dir: Path, _fingerprint: tuple[tuple[str, int, int], ...]) -> Content:
+def _load_cached(config_dir: Path, _fingerprint: tuple[tuple[str, int, int], ...], program: str) -> Content:
     # Compiling the triage lexicons takes a noticeable moment; content is immutable, so share it.
-    return Content._build(config_dir)
+    return Content._build(config_dir, program)

@@ -416,6 +416,8 @@ def _advance(
     gave_up: bool = False,
 ) -> Sprint:
     """Record `answer`, raise its flags, and move to the next question or finish."""
+    if step.sets_locale and isinstance(answer.value, str):
+        locale = answer.value  # they chose a language: what follows is said in it
     events: list[Event] = [*lead, *_flags(step, answer.value, answer.raw)]
     if step.triage and isinstance(answer.value, str):
         events.append(FreeText(step.id, answer.value))

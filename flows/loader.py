@@ -63,11 +63,14 @@ _STEP_KEYS = frozenset(
         "branches",
         "rules",
         "triage",
+        "sets_locale",
     }
 )
 _CHOICE_KEYS = frozenset({"value", "label", "synonyms"})
 _BRANCH_KEYS = frozenset({"when", "goto", "say"})
 _RULE_KEYS = frozenset({"when", "severity", "category"})
+PROGRAM = "{program}"
+DEFAULT_PROGRAM = "Peerline"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _DURATION_PART = re.compile(r"(\d+)\s*([dhms])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -92,8 +95,9 @@ def parse_duration(text: str) -> timedelta:
 class _Reader:
     """Validating reader for one file; every failure goes through `fail` so messages name file and key."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, program: str = DEFAULT_PROGRAM) -> None:
         self.path = path
+        self.program = program
 
     def fail(self, key: str, problem: str) -> NoReturn:
         raise FlowError(f"{self.path}: {key}: {problem}")
@@ -132,7 +136,10 @@ class _Reader:
         if value is None and not required:
             return MappingProxyType({})
         raw = self.mapping(value, key, frozenset(LOCALES))
-        texts = {locale: self.string(text, f"{key}.{locale}") for locale, text in raw.items()}
+        texts = {
+            locale: self.string(text, f"{key}.{locale}").replace(PROGRAM, self.program)
+            for locale, text in raw.items()
+        }
         if DEFAULT_LOCALE not in texts:
             self.fail(f"{key}.{DEFAULT_LOCALE}", "missing English text")
         return MappingProxyType(texts)
@@ -191,6 +198,10 @@ class _Reader:
         branches = tuple(self.branch(item, f"{key}.branches[{i}]") for i, item in enumerate(branch_list))
         rule_list = self.items(raw.get("rules", []), f"{key}.rules")
         rules = tuple(self.rule(item, f"{key}.rules[{i}]") for i, item in enumerate(rule_list))
+        sets_locale = self.boolean(raw.get("sets_locale", False), f"{key}.sets_locale")
+        if sets_locale and (not choices or any(c.value not in LOCALES for c in choices)):
+            locales = ", ".join(LOCALES)
+            self.fail(f"{key}.sets_locale", f"only for a choice step whose values are locales ({locales})")
         step = Step(
             id=step_id,
             type=step_type,
@@ -204,6 +215,7 @@ class _Reader:
             branches=branches,
             rules=rules,
             triage=triage,
+            sets_locale=sets_locale,
             label=self.string(raw["label"], f"{key}.label") if "label" in raw else "",
         )
         for i, branch in enumerate(branches):
@@ -283,10 +295,10 @@ class _Reader:
         )
 
 
-def load_flow(path: str | Path) -> Flow:
-    """Read and validate one flow file."""
+def load_flow(path: str | Path, *, program: str = DEFAULT_PROGRAM) -> Flow:
+    """Read and validate one flow file; `{program}` in its texts becomes `program`."""
     path = Path(path)
-    reader = _Reader(path)
+    reader = _Reader(path, program)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -296,12 +308,15 @@ def load_flow(path: str | Path) -> Flow:
     return reader.flow(data)
 
 
-def load_flows(directory: str | Path) -> dict[str, Flow]:
-    """Every `*.yaml` / `*.yml` flow in a directory, keyed by flow id; duplicate ids are an error."""
+def load_flows(directory: str | Path, *, program: str = DEFAULT_PROGRAM) -> dict[str, Flow]:
+    """Every `*.yaml` / `*.yml` flow in a directory, keyed by flow id; duplicate ids are an error.
+
+    `{program}` in any text is the name messages go out under (the program's, or a discreet one).
+    """
     flows: dict[str, Flow] = {}
     paths = sorted([*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")])
     for path in paths:
-        flow = load_flow(path)
+        flow = load_flow(path, program=program)
         if flow.id in flows:
             _Reader(path).fail("id", f"duplicate flow id {flow.id!r}")
         flows[flow.id] = flow

@@ -88,6 +88,7 @@ class Branch:
 @dataclass(frozen=True, slots=True)
 class Step:
     """One question. `triage` marks free-text steps whose text the host must run through triage;
+    `sets_locale` a choice of language, whose answer is the language of everything after it;
     `label` is a short English name used in alert reasons shown to the peer."""
 
     id: str
@@ -102,6 +103,7 @@ class Step:
     branches: tuple[Branch, ...] = ()
     rules: tuple[Rule, ...] = ()
     triage: bool = False
+    sets_locale: bool = False
     label: str = ""
 
     def prompt(self, locale: str) -> str:

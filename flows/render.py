@@ -4,11 +4,14 @@ Channel adapters only translate `Rendered` into provider calls, so every layout 
 is tested without Telegram or Twilio. Telegram shows at most 8 inline buttons per row (tginfo
 Telegram-Limits #228), so long scales wrap into balanced rows; SMS says "Reply 0-10" instead of listing
 eleven numbers, because every extra line costs the person a scroll and the program a segment.
+
+`{terms}` in a question stands for the channel's terms: on SMS what CTIA asks of a program ("Msg & data
+rates may apply", STOP, HELP), elsewhere only how to stop, since no carrier charges a Telegram message.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flows.engine import SKIP, Option, Question, Say
 from flows.model import StepType
@@ -63,10 +66,17 @@ def _sms_lines(question: Question) -> list[str]:
     return lines
 
 
-def render(item: Say | Question, *, buttons: bool) -> Rendered:
-    """Render a `Say` or `Question` for a channel with (`buttons=True`) or without keyboards."""
+TERMS = "{terms}"
+
+
+def render(item: Say | Question, *, buttons: bool, sms: bool = False) -> Rendered:
+    """Render a `Say` or `Question` for a channel with (`buttons=True`) or without keyboards; `sms`
+    for an SMS channel (its terms)."""
     if isinstance(item, Say):
         return Rendered(item.text)
+    if TERMS in item.text:
+        terms = ui("terms_sms" if sms else "terms_chat", item.locale)
+        item = replace(item, text=item.text.replace(TERMS, terms))
     if buttons:
         return Rendered(item.text, _keyboard(item))
     return Rendered("\n".join(_sms_lines(item)))

@@ -23,6 +23,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "moving_on": "No problem, let's move on.",
         "reply_range": "Reply {lo}-{hi}",
         "reply_skip": "Reply SKIP to skip",
+        "terms_sms": "Msg & data rates may apply. Reply STOP any time to stop, HELP for help.",
+        "terms_chat": "Send /stop any time to stop, /help for help.",
     },
     "es": {
         "yes": "Sí",
@@ -36,6 +38,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "moving_on": "No pasa nada, sigamos.",
         "reply_range": "Responde {lo}-{hi}",
         "reply_skip": "Responde SALTAR para saltar",
+        "terms_sms": (
+            "Pueden aplicarse tarifas de mensajes y datos. "
+            "Responde STOP en cualquier momento para dejar de recibirlos, HELP para ayuda."
+        ),
+        "terms_chat": "Envía /stop en cualquier momento para dejar de recibirlos, /help para ayuda.",
     },
 }
 TEXTS = MappingProxyType({locale: MappingProxyType(texts) for locale, texts in _TEXTS.items()})

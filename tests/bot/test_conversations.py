@@ -17,10 +17,12 @@ Steps:
 - `press: LABEL` or `press: {who, label, step}`: press a button of the last question sent to who, or of
   the earlier question `step` (a stale keyboard).
 - `expect: {who: [substring, ...]}`: exactly these messages (in order, each containing its substring)
-  were delivered since the last `expect`; anyone not named must have received nothing.
+  were delivered since the last `expect`; anyone not named must have received nothing. An item may be
+  `{has: substring, lacks: [words], preview_lacks: [words]}`: words the message, or the part of it a
+  lock screen shows (its first 40 characters), must not say.
 - `advance: 3h`: move the clock and run a scheduler tick.  `restart: true`: rebuild the app on the same db.
 - `check: {session, alerts, answers, opted_out}`: state in the database (`opted_out`: who, by name).
-- `enrol: {role, name}`: one more person, on the case's channel at their lower-case name (dana, riley, pat).
+- `enrol: {role, name}`: one more person (dana, riley, pat), on the case's channel.
 - `oncall: [name, ...]`: the program's on-call (`peerline oncall set`).
 - `unreachable: name`: every channel of that person fails from now on (a blocked bot, a dead number).
 - `team: {backup, supervisor}`: Alex's care team beside Sam (people enrolled with `enrol`).
@@ -52,6 +54,7 @@ from storage.models import Alert, Answer, ChannelIdentity, FlowSession, Person, 
 from storage.repo import identities_of
 
 CASES_DIR = Path(__file__).parent / "conversations"
+LOCK_SCREEN = 40  # characters of a message a phone's lock screen shows, about
 PEOPLE = ("alex", "sam", "jordan", "dana", "riley", "pat", "stranger")
 # Per channel: each person's address there (phone numbers for SMS, chat ids for Telegram).
 ADDRESSES = {
@@ -223,10 +226,16 @@ class Harness:
                 if message.buttons:
                     self.buttons_seen.setdefault(who, []).append(message)
             texts = [m.text for m in got]
-            expected = [str(e) for e in wanted.get(who, [])]
+            expected = [e if isinstance(e, dict) else {"has": e} for e in wanted.get(who, [])]
             assert len(texts) == len(expected), f"{who} got {texts!r}, expected {expected!r}"
-            for text, part in zip(texts, expected, strict=True):
+            for text, want in zip(texts, expected, strict=True):
+                part = str(want.get("has", ""))
                 assert part.lower() in text.lower(), f"{who} got {text!r}, expected it to contain {part!r}"
+                for word in want.get("lacks", []):
+                    assert word.lower() not in text.lower(), f"{who} got {text!r}, which says {word!r}"
+                for word in want.get("preview_lacks", []):  # what a lock screen shows of it
+                    preview = text[:LOCK_SCREEN]
+                    assert word.lower() not in preview.lower(), f"{who}'s lock screen shows {preview!r}"
 
     async def check(self, wanted: dict[str, Any]) -> None:
         assert self.app is not None

@@ -469,11 +469,21 @@ def test_family_choice_question(family: Flow) -> None:
 def test_onboarding_yes(onboarding: Flow) -> None:
     result = run(onboarding, ["yes", "2", "español"])
     assert result.answers == {"consent": True, "checkin_time": "09:00", "language": "es"}
-    assert result.last.outputs[-1] == Say(
-        "You're all set. I'll check in at the time you chose, "
-        "and you can text me any time to reach your peer."
+    assert result.last.outputs[-1] == Say(  # in the language just chosen
+        "Todo listo. Te escribiré a la hora que elegiste, y puedes escribirme cuando quieras para "
+        "contactar a tu compañero/a de apoyo."
     )
     assert result.flags() == []
+
+
+def test_choosing_english_in_a_spanish_onboarding_ends_in_english(onboarding: Flow) -> None:
+    state = engine.start(onboarding, "es").state
+    for reply in ("sí", "1", "inglés"):
+        sprint = engine.resume(onboarding, state, reply, "es")
+        state = sprint.state
+    assert state.answers["language"] == "en"
+    outro = onboarding.outro["en"]
+    assert sprint.outputs == (Say(outro),) and outro.startswith("You're all set.")
 
 
 @pytest.mark.parametrize(

@@ -304,3 +304,26 @@ def test_flows_dir_is_the_repository_config() -> None:
         "family_checkin.yaml",
         "onboarding.yaml",
     ]
+
+
+def test_program_placeholder_becomes_the_name_given(tmp_path: Path) -> None:
+    data = _minimal()
+    data["intro"] = {"en": "Welcome to {program}!", "es": "¡Te damos la bienvenida a {program}!"}
+    path = _write(tmp_path, data, "tiny.yaml")
+    assert load_flow(path).intro["en"] == "Welcome to Peerline!"
+    assert load_flow(path, program="Harbor").intro["es"] == "¡Te damos la bienvenida a Harbor!"
+
+
+def test_sets_locale_only_on_a_choice_of_locales(tmp_path: Path) -> None:
+    data = _minimal()
+    data["steps"][2] = {
+        "id": "more",
+        "type": "choice",
+        "prompt": {"en": "Language?"},
+        "sets_locale": True,
+        "choices": [{"value": "en", "label": {"en": "English"}}, {"value": "fr", "label": {"en": "French"}}],
+    }
+    with pytest.raises(FlowError, match=r"steps\[2\]\.sets_locale: only for a choice step whose values"):
+        load_flow(_write(tmp_path, data))
+    data["steps"][2]["choices"][1]["value"] = "es"
+    assert load_flow(_write(tmp_path, data)).step("more").sets_locale is True

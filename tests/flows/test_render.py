@@ -121,3 +121,14 @@ def test_sms_numbers_round_trip_through_the_engine(family: Flow) -> None:
 
 def test_every_interface_text_exists_in_every_locale() -> None:
     assert set(TEXTS["es"]) == set(TEXTS["en"])
+
+
+def test_terms_are_the_channels(flows: dict[str, Flow]) -> None:
+    consent = question_at(flows["onboarding"], [])
+    sms = render(consent, buttons=False, sms=True).text
+    telegram = render(consent, buttons=True).text
+    assert "Msg & data rates may apply. Reply STOP any time to stop, HELP for help." in sms
+    assert "Msg & data" not in telegram and "Send /stop any time to stop" in telegram
+    assert "{terms}" not in sms + telegram
+    spanish = render(question_at(flows["onboarding"], [], "es"), buttons=False, sms=True).text
+    assert "Pueden aplicarse tarifas de mensajes y datos" in spanish
