@@ -47,3 +47,15 @@ def test_bad_values_name_the_key(
     monkeypatch.setenv(key, value)
     with pytest.raises(SettingsError, match=named):
         load_settings()
+
+
+def test_messages_go_out_under_the_discreet_name_when_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PEERLINE_PROGRAM_NAME", "Harbor Recovery")
+    assert load_settings().sender_name == "Harbor Recovery"
+    monkeypatch.setenv("PEERLINE_DISCREET_NAME", "  ")
+    assert load_settings().discreet_name is None
+    monkeypatch.setenv("PEERLINE_DISCREET_NAME", " Dr. Lee's office ")
+    assert load_settings().sender_name == "Dr. Lee's office"
