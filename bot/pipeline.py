@@ -549,7 +549,10 @@ class Pipeline:
         turn.person, turn.identity = joined
         turn.outcome.person_id = turn.person.id
         await turn.message.update(turn.s, person_id=turn.person.id)
-        text = messages.text("opted_in", turn.person.locale, program=self._program)
+        person = turn.person
+        text = audience_text(
+            messages, "opted_in", person.role, inbound.channel, person.locale, program=self._program
+        )
         await self._reply(turn, text, MessageKind.KEYWORD)
 
     # -- compliance keywords ----------------------------------------------------------------------
