@@ -54,7 +54,9 @@ if TYPE_CHECKING:
     from bot.escalation import Escalation
 
 ALERT_PAYLOAD = "alert:"
-MAX_NOTE_MINUTES = 8 * 60
+MAX_NOTE_MINUTES = 8 * 60  # one note is one contact; a longer day is several sessions
+UNIT_MINUTES = 15  # H0038 is billed in 15-minute units ...
+FIRST_UNIT_MINUTES = 8  # ... and a unit counts from more than half of one (the CMS midpoint rule)
 
 
 def ack_payload(alert_id: int) -> str:
@@ -97,7 +99,7 @@ _METHODS: dict[str, ContactMethod] = {
     "person": ContactMethod.IN_PERSON,
     "f2f": ContactMethod.IN_PERSON,
 }
-_MINUTES = re.compile(r"^(\d{1,3})(?:m|min|mins|minutes)?$", re.IGNORECASE)
+_MINUTES = re.compile(r"^(\d{1,4})(?:m|min|mins|minutes)?$", re.IGNORECASE)
 
 
 class Result(StrEnum):
@@ -543,8 +545,12 @@ class PeerCommands:
         minutes = int(match.group(1))
         method = _METHODS.get(words[at + 1].casefold())
         text = " ".join(words[at + 2 :])
-        if method is None or not text or not 0 < minutes <= MAX_NOTE_MINUTES:
+        if method is None or not text:
             await self._say(run, "note_usage")
+            return
+        if not 0 < minutes <= MAX_NOTE_MINUTES:
+            audit(s, run.now, run.actor, "peer.note", None, minutes=minutes, refused="minutes")
+            await self._say(run, "note_minutes_range", max=MAX_NOTE_MINUTES, hours=MAX_NOTE_MINUTES // 60)
             return
         pir, rest = await self._person(run, " ".join(words[:at]))
         if pir is None or pir.id is None or rest:
@@ -552,7 +558,7 @@ class PeerCommands:
                 await self._say(run, "note_usage")
             audit(s, run.now, run.actor, "peer.note", None, found=False)
             return
-        units = (minutes + 7) // 15  # a unit counts from 8 minutes (half of 15) on
+        units = (minutes + UNIT_MINUTES - FIRST_UNIT_MINUTES) // UNIT_MINUTES  # 8-22 min: 1, 23-37: 2
         note = ContactNote(
             pir_id=pir.id,
             peer_id=sender.id,
@@ -580,13 +586,15 @@ class PeerCommands:
         )
         await self._say(
             run,
-            "note_saved",
+            "note_saved" if units else "note_saved_unbilled",
             name=pir.name,
             minutes=minutes,
             method=method.replace("_", " "),
             date=note.service_date,
             units=units,
             code=note.service_code,
+            first=FIRST_UNIT_MINUTES,
+            unit=UNIT_MINUTES,
         )
 
     async def _pause(self, run: _Run) -> None:

@@ -285,9 +285,30 @@ async def test_contact_note_is_a_billing_record(
     assert [e.detail["note_id"] for e in await drive.audits("contact.noted")] == [note.id]
 
 
-@pytest.mark.parametrize(
-    "command", ["NOTE Alex phone 20 hi", "NOTE Alex 20 fax hi", "NOTE Alex 20 phone", "NOTE Alex 900 phone x"]
-)
+async def test_a_contact_under_8_minutes_is_recorded_with_no_unit_and_says_why(drive: Driver) -> None:
+    await drive.say("sam", "NOTE Alex 5 phone quick call, he is fine")
+    (reply,) = drive.inbox()["sam"]
+    assert reply == (
+        "Noted: 5 min phone with Alex on 2026-03-02 (H0038, 0 unit(s): a 15-minute unit counts from"
+        " 8 minutes on, so this contact is on record but not billable)."
+    )
+    async with drive.app.db.transaction() as s:
+        note = (await s.scalars(select(ContactNote))).one()
+    assert (note.minutes, note.units) == (5, 0)
+
+
+@pytest.mark.parametrize("minutes", ["0", "481", "600", "1000"])
+async def test_minutes_out_of_range_are_refused_with_the_limit(drive: Driver, minutes: str) -> None:
+    await drive.say("sam", f"NOTE Alex {minutes} phone a long day together")
+    assert drive.inbox()["sam"] == [
+        "A contact note takes 1 to 480 minutes (8 hours). For a longer contact, write one note per"
+        " session."
+    ]
+    async with drive.app.db.transaction() as s:
+        assert (await s.scalars(select(ContactNote))).all() == []
+
+
+@pytest.mark.parametrize("command", ["NOTE Alex phone 20 hi", "NOTE Alex 20 fax hi", "NOTE Alex 20 phone"])
 async def test_a_bad_note_says_how(drive: Driver, command: str) -> None:
     await drive.say("sam", command)
     assert drive.inbox()["sam"][0].startswith("Use: NOTE")
