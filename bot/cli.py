@@ -26,7 +26,7 @@ from config.settings import Settings, SettingsError, load_settings
 from flows.loader import FlowError
 from flows.triage import LexiconError
 from storage.crypto import new_key
-from storage.models import Alert, AlertStatus, Role, ShareScope
+from storage.models import Alert, AlertStatus, Person, Role, ShareScope
 from storage.repo import audit, history, people
 
 T = TypeVar("T")
@@ -215,26 +215,32 @@ def oncall_list(as_json: JsonOpt = False) -> None:
 
 @app.command("assign")
 def assign_cmd(
-    pir: Annotated[str, typer.Option(help="PIR id or unique name")],
-    peer: Annotated[str, typer.Option(help="Peer id or unique name")],
-    backup: Annotated[str | None, typer.Option(help="Backup peer")] = None,
-    supervisor: Annotated[str | None, typer.Option(help="Supervisor")] = None,
+    pir: Annotated[str, typer.Option(help="PIR: id or name")],
+    peer: Annotated[str, typer.Option(help="Peer: id or name")],
+    backup: Annotated[
+        str | None, typer.Option(help="Backup peer (or supervisor), not the peer; `none` clears it")
+    ] = None,
+    supervisor: Annotated[str | None, typer.Option(help="Supervisor; `none` clears it")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Assign a PIR's care team."""
+    """Assign a PIR's care team (an omitted --backup or --supervisor stays as it was)."""
 
-    async def work(a: App) -> dict[str, Any]:
+    async def work(a: App) -> tuple[dict[str, Any], str]:
         async with a.db.transaction() as s:
             team = await assign(s, a.clock.now(), pir=pir, peer=peer, backup=backup, supervisor=supervisor)
-            return team.model_dump(exclude={"updated_at"})
 
-    team = run_with_app(work)
-    emit(
-        as_json,
-        team,
-        f"care team of {team['pir_id']}: peer {team['peer_id']}, backup {team['backup_id']}, "
-        f"supervisor {team['supervisor_id']}",
-    )
+            async def name(person_id: int | None) -> str:
+                person = await s.get(Person, person_id) if person_id is not None else None
+                return f"{person.name} (id {person.id})" if person is not None else "none"
+
+            text = (
+                f"care team of {await name(team.pir_id)}: peer {await name(team.peer_id)}, "
+                f"backup {await name(team.backup_id)}, supervisor {await name(team.supervisor_id)}"
+            )
+            return team.model_dump(exclude={"updated_at"}), text
+
+    team, text = run_with_app(work)
+    emit(as_json, team, text)
 
 
 @family_app.command("link")

@@ -35,6 +35,7 @@ from bot.caseload import (
 )
 from bot.channels.base import Button
 from bot.content import Content
+from bot.names import candidates_text, match_name
 from bot.outbox import queue_message
 from bot.schedule import local_date, next_due
 from storage.models import (
@@ -269,8 +270,8 @@ class PeerCommands:
     async def _person(self, run: _Run, args: str, *, family: bool = False) -> tuple[Person | None, str]:
         """The PIR (or, with `family`, a linked family member) that `args` starts with, and the rest.
 
-        Forms: a name (full or first, any case), `@name`, or an id (`@3` or `3`). On an unknown or
-        ambiguous name the sender is told and None returned.
+        Forms: a name as `bot.names` finds it (full, first or the start of one, any case), `@name`, or
+        an id (`@3` or `3`). On an unknown or ambiguous name the sender is told and None returned.
         """
         assert run.sender.id is not None
         words = args.split()
@@ -287,18 +288,13 @@ class PeerCommands:
             found = [p for p in candidates if p.id == int(first)]
             if found:
                 return found[0], " ".join(words[1:])
-        words = [words[0].lstrip("@"), *words[1:]]
-        for size in range(len(words), 0, -1):
-            phrase = " ".join(words[:size]).casefold()
-            found = list({p.id: p for p in candidates if p.name.casefold() == phrase}.values())
-            if not found and size == 1:
-                found = list({p.id: p for p in candidates if p.name.split()[0].casefold() == phrase}.values())
-            if len(found) == 1:
-                return found[0], " ".join(words[size:])
-            if len(found) > 1:
-                names = ", ".join(f"{p.name} (@{p.id})" for p in found)
-                await self._say(run, "who_ambiguous", who=words[0], names=names)
-                return None, ""
+        match = match_name(candidates, [first, *words[1:]], whole=False)
+        if match.person is not None:
+            return match.person, " ".join(words[match.used :])
+        if match.ambiguous:
+            names = candidates_text(match.people, handle=True)
+            await self._say(run, "who_ambiguous", who=" ".join([first, *words[1 : match.used]]), names=names)
+            return None, ""
         await self._say(run, "who_unknown", who=words[0])
         return None, ""
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.audience import audience_text
 from bot.content import Messages
+from bot.names import candidates_text, match_name
 from bot.outbox import queue_message
 from bot.schedule import next_due
 from storage.models import (
@@ -63,26 +63,39 @@ def check_time(value: str) -> str:
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
-async def resolve(s: AsyncSession, who: str, role: Role | None = None) -> Person:
-    """Find one person by id or by unique (case-insensitive) name."""
-    query = select(Person)
-    if who.isdigit():
+async def resolve(s: AsyncSession, who: str, role: Role | Collection[Role] | None = None) -> Person:
+    """Find one person by id, full name, first name or a unique start of a name (`bot.names`).
+
+    With `role`, the name is looked for among people of that role (or roles) first, so `--pir alex`
+    means the PIR Alex even when a peer is called Alexandra.
+    """
+    roles: Collection[Role] | None = (role,) if isinstance(role, Role) else role
+    if who.strip().isdigit():
         person = await s.get(Person, int(who))
         if person is None:
-            raise UserError(f"no person with id {who}; see `peerline people list`")
-    else:
-        matches: Sequence[Person] = (
-            await s.scalars(query.where(func.lower(col(Person.name)) == who.strip().lower()))
-        ).all()
-        if not matches:
-            raise UserError(f"no person named {who!r}; see `peerline people list`")
-        if len(matches) > 1:
-            ids = ", ".join(f"{p.id} ({p.role})" for p in matches)
-            raise UserError(f"{who!r} is ambiguous: ids {ids}. Use the id instead")
-        person = matches[0]
-    if role is not None and person.role != role:
-        raise UserError(f"{person.name} (id {person.id}) is a {person.role}, not a {role}")
-    return person
+            raise UserError(f"no person with id {who.strip()}; see `peerline people list`")
+        _check_role(person, roles)
+        return person
+    everyone = (await s.scalars(select(Person).order_by(col(Person.id)))).all()
+    words = who.split()
+    match = match_name([p for p in everyone if roles is None or p.role in roles], words)
+    if not match.people and roles is not None:
+        match = match_name(everyone, words)
+        if match.person is not None:
+            _check_role(match.person, roles)
+    if match.ambiguous:
+        raise UserError(
+            f"{who.strip()!r} is ambiguous: {candidates_text(match.people)}; use the id or more of the name"
+        )
+    if match.person is None:
+        raise UserError(f"no person named {who.strip()!r}; see `peerline people list`")
+    return match.person
+
+
+def _check_role(person: Person, roles: Collection[Role] | None) -> None:
+    if roles is not None and person.role not in roles:
+        wanted = " or ".join(roles)
+        raise UserError(f"{person.name} (id {person.id}) is a {person.role}, not a {wanted}")
 
 
 async def add_person(
@@ -168,6 +181,9 @@ async def confirm_opt_in(
     return queued
 
 
+NOBODY = "none"  # `--backup none`, `--supervisor none`: clear that tier of the care team
+
+
 async def assign(
     s: AsyncSession,
     now: datetime,
@@ -178,20 +194,31 @@ async def assign(
     supervisor: str | None = None,
     actor: str = "cli",
 ) -> CareTeam:
+    """Set a PIR's care team. An omitted backup or supervisor stays as it was; `none` clears it.
+
+    The chain must be three different people of fitting roles: the peer a peer, the backup a peer or
+    supervisor other than the peer, the supervisor a supervisor other than the backup.
+    """
     pir_p = await resolve(s, pir, Role.PIR)
     peer_p = await resolve(s, peer, Role.PEER)
-    backup_p = await resolve(s, backup) if backup else None
-    if backup_p is not None and backup_p.role not in (Role.PEER, Role.SUPERVISOR):
-        raise UserError(f"backup {backup_p.name} is a {backup_p.role}; a backup must be a peer or supervisor")
-    sup_p = await resolve(s, supervisor, Role.SUPERVISOR) if supervisor else None
-    assert pir_p.id is not None
+    assert pir_p.id is not None and peer_p.id is not None
     team = await s.get(CareTeam, pir_p.id)
+    backup_id = await _tier(s, backup, (Role.PEER, Role.SUPERVISOR), team.backup_id if team else None)
+    supervisor_id = await _tier(s, supervisor, (Role.SUPERVISOR,), team.supervisor_id if team else None)
+    if backup_id == peer_p.id:
+        hint = ": give another --backup or --backup none" if backup is None else ""
+        raise UserError(f"the backup must be someone other than the peer ({peer_p.name}){hint}")
+    if backup_id is not None and backup_id == supervisor_id:
+        raise UserError(
+            "the backup and the supervisor must be different people (each is a separate step of the"
+            " escalation chain)"
+        )
     if team is None:
         team = CareTeam(pir_id=pir_p.id, updated_at=now)
         s.add(team)
     team.peer_id = peer_p.id
-    team.backup_id = backup_p.id if backup_p else team.backup_id
-    team.supervisor_id = sup_p.id if sup_p else team.supervisor_id
+    team.backup_id = backup_id
+    team.supervisor_id = supervisor_id
     team.updated_at = now
     audit(
         s,
@@ -204,6 +231,16 @@ async def assign(
         supervisor=team.supervisor_id,
     )
     return team
+
+
+async def _tier(s: AsyncSession, who: str | None, roles: tuple[Role, ...], current: int | None) -> int | None:
+    """The person id for one tier: unchanged when `who` is None, cleared by `none`, else resolved."""
+    if who is None:
+        return current
+    if who.strip().casefold() == NOBODY:
+        return None
+    person = await resolve(s, who, roles)
+    return person.id
 
 
 async def link_family(

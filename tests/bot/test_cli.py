@@ -89,10 +89,69 @@ def test_clear_errors(cli, args: list[str], message: str) -> None:
     assert message in output
 
 
+def test_care_team_is_checked_and_backup_and_supervisor_can_be_cleared(cli) -> None:
+    ids = _program(cli)
+    ids["Riley"] = int(cli("people", "add", "--role", "peer", "--name", "Riley", "--console", "r"))
+    for args, message in [
+        (["--peer", "Sam", "--backup", "Sam"], "the backup must be someone other than the peer (Sam)"),
+        (
+            ["--peer", "Sam", "--supervisor", "Riley"],
+            f"Riley (id {ids['Riley']}) is a peer, not a supervisor",
+        ),
+        (["--peer", "Dana"], f"Dana (id {ids['Dana']}) is a supervisor, not a peer"),
+        (["--peer", "Sam", "--backup", "Jordan"], "is a family, not a peer or supervisor"),
+        (["--peer", "Sam", "--backup", "Dana", "--supervisor", "Dana"], "the backup and the supervisor"),
+    ]:
+        output = cli("assign", "--pir", "Alex", *args, code=2)
+        assert message in output, (args, output)
+        assert output.strip().count("\n") == 0, output
+    team = json.loads(
+        cli("assign", "--pir", "Alex", "--peer", "Sam", "--backup", "Riley", "--supervisor", "Dana", "--json")
+    )
+    assert (team["peer_id"], team["backup_id"], team["supervisor_id"]) == (
+        ids["Sam"],
+        ids["Riley"],
+        ids["Dana"],
+    )
+    # Riley is still the backup: making Riley the peer needs another backup, or none
+    output = cli("assign", "--pir", "Alex", "--peer", "Riley", code=2)
+    assert (
+        "the backup must be someone other than the peer (Riley): give another --backup or --backup none"
+        in output
+    )
+    team = json.loads(cli("assign", "--pir", "Alex", "--peer", "Riley", "--backup", "none", "--json"))
+    assert (team["peer_id"], team["backup_id"], team["supervisor_id"]) == (ids["Riley"], None, ids["Dana"])
+    team = json.loads(cli("assign", "--pir", "Alex", "--peer", "Riley", "--supervisor", "NONE", "--json"))
+    assert (team["backup_id"], team["supervisor_id"]) == (None, None)
+    assert "backup none, supervisor none" in cli("assign", "--pir", "Alex", "--peer", "Riley")
+
+
 def test_ambiguous_names_ask_for_an_id(cli) -> None:
     cli("people", "add", "--role", "pir", "--name", "Chris", "--console", "c1")
     cli("people", "add", "--role", "pir", "--name", "chris", "--console", "c2")
     assert "ambiguous" in cli("checkin", "send", "Chris", code=2)
+
+
+def test_first_names_and_unique_prefixes_name_people_as_in_chat(cli) -> None:
+    ids = {}
+    for role, name, console in [
+        ("pir", "Alex Rivera", "a"),
+        ("peer", "Sam Ortiz", "s"),
+        ("pir", "Chris Lee", "c1"),
+        ("pir", "Christine Park", "c2"),
+    ]:
+        ids[name] = int(cli("people", "add", "--role", role, "--name", name, "--console", console))
+    team = json.loads(cli("assign", "--pir", "alex", "--peer", "SAM", "--json"))
+    assert (team["pir_id"], team["peer_id"]) == (ids["Alex Rivera"], ids["Sam Ortiz"])
+    assert json.loads(cli("checkin", "send", "ale", "--json"))["person_id"] == ids["Alex Rivera"]
+    assert json.loads(cli("checkin", "send", "chris", "--json"))["person_id"] == ids["Chris Lee"]
+    assert (
+        json.loads(cli("checkin", "send", "christine park", "--json"))["person_id"] == ids["Christine Park"]
+    )
+    output = cli("checkin", "send", "chr", code=2)
+    assert output.strip().count("\n") == 0, output
+    chris, christine = ids["Chris Lee"], ids["Christine Park"]
+    assert f"'chr' is ambiguous: Chris Lee (id {chris}, pir), Christine Park (id {christine}, pir)" in output
 
 
 def test_duplicate_channel_identity_is_refused(cli) -> None:

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from bot.channels.base import Inbound
 from bot.checkins import start_checkin
 from bot.peer_commands import Verb, looks_like_command, parse
-from bot.people import resolve
+from bot.people import add_person, assign, resolve
 from flows.severity import Severity
 from storage.models import (
     AlertStatus,
@@ -20,6 +20,7 @@ from storage.models import (
     ContactNote,
     FlowSession,
     Outbox,
+    Role,
 )
 from tests.bot.careteam import ALEX_PHONE, REASON, Driver, load_alert, raise_alert
 
@@ -190,6 +191,26 @@ async def test_history_of_one_pir(drive: Driver) -> None:
     assert [e.person_id for e in await drive.audits("peer.history")] == [alex.id]
 
 
+async def test_chat_commands_find_names_like_the_cli(drive: Driver) -> None:
+    """The resolver of `peerline` (bot.names): full name, first name, a unique start, any case."""
+    async with drive.app.db.transaction() as s:
+        now = drive.clock.now()
+        alexis = await add_person(s, now, role=Role.PIR, name="Alexis Moore", console="alexis")
+        await assign(s, now, pir="Alexis Moore", peer="Sam")
+        alex = await resolve(s, "Alex")
+    drive.inbox()
+    await drive.say("sam", "HISTORY al")
+    assert drive.inbox()["sam"] == [
+        f"al could be Alex (@{alex.id}), Alexis Moore (@{alexis.id}). Use @ and the number."
+    ]
+    for typed, who in [("alexis", alexis), ("ALEXIS MOORE", alexis), ("alexi", alexis), ("alex", alex)]:
+        await drive.say("sam", f"HISTORY {typed}")
+        (text,) = drive.inbox()["sam"]
+        assert text.startswith(f"{who.name} (@{who.id}), check-in streak"), (typed, text)
+    await drive.say("sam", "REPLY alexi see you at five")
+    assert drive.console.take("alexis")[-1].text == "Your peer Sam: see you at five"
+
+
 # -- acting for a PIR ---------------------------------------------------------------------------------
 
 
@@ -301,8 +322,7 @@ async def test_a_contact_under_8_minutes_is_recorded_with_no_unit_and_says_why(d
 async def test_minutes_out_of_range_are_refused_with_the_limit(drive: Driver, minutes: str) -> None:
     await drive.say("sam", f"NOTE Alex {minutes} phone a long day together")
     assert drive.inbox()["sam"] == [
-        "A contact note takes 1 to 480 minutes (8 hours). For a longer contact, write one note per"
-        " session."
+        "A contact note takes 1 to 480 minutes (8 hours). For a longer contact, write one note per session."
     ]
     async with drive.app.db.transaction() as s:
         assert (await s.scalars(select(ContactNote))).all() == []
