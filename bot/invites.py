@@ -1,7 +1,9 @@
 """Invite links: a person links their Telegram account by tapping Start on a `t.me/<bot>?start=<code>` link.
 
 A code is single use and expires. It is redeemed with one conditional UPDATE, so two chats racing on the
-same code cannot both win, on SQLite or PostgreSQL.
+same code cannot both win, on SQLite or PostgreSQL. A new code for a person retires their earlier ones,
+and a person has at most one chat per channel linked by invite: the person's row is locked while a code
+is issued or redeemed, so neither two codes nor two chats can slip past each other.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from storage.models import ChannelIdentity, Invite, Person
-from storage.repo import audit
+from bot.people import UserError
+from storage.models import ChannelIdentity, ChannelName, Invite, Person
+from storage.repo import audit, identities_of
 
 # Telegram deep-link parameters: up to 64 characters of A-Z, a-z, 0-9, _ and -.
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -37,8 +40,30 @@ def invite_link(bot_username: str, code: str) -> str:
 async def create_invite(
     s: AsyncSession, person: Person, now: datetime, *, hours: float = DEFAULT_HOURS, actor: str = "cli"
 ) -> Invite:
-    """A fresh code for `person`, valid for `hours`."""
+    """A fresh code for `person`, valid for `hours`; their earlier codes that are still open retire.
+
+    Refused (UserError) when the person's Telegram is already linked: a second chat is not what an
+    invite is for.
+    """
     assert person.id is not None
+    await _lock(s, person.id)
+    linked = [i.address for i in await identities_of(s, person.id) if i.channel == ChannelName.TELEGRAM]
+    if linked:
+        raise UserError(
+            f"{person.name} (id {person.id}) already has a Telegram chat linked ({', '.join(linked)}):"
+            " a new invite would link a second"
+        )
+    open_codes = (
+        await s.scalars(
+            select(Invite).where(
+                col(Invite.person_id) == person.id,
+                col(Invite.used_at).is_(None),
+                col(Invite.expires_at) > now,
+            )
+        )
+    ).all()
+    for earlier in open_codes:
+        earlier.expires_at = now  # an expired code is refused like a used one, and kept for the audit
     invite = Invite(
         code=secrets.token_urlsafe(12),  # 96 random bits, 16 characters
         person_id=person.id,
@@ -47,6 +72,8 @@ async def create_invite(
     )
     s.add(invite)
     await s.flush()
+    if open_codes:
+        audit(s, now, actor, "invite.retired", person.id, invites=[i.id for i in open_codes])
     audit(
         s,
         now,
@@ -62,7 +89,8 @@ async def create_invite(
 async def redeem_invite(
     s: AsyncSession, code: str, channel: str, address: str, now: datetime
 ) -> tuple[Person, ChannelIdentity] | None:
-    """Link (channel, address) to the invited person; None when the code is unknown, used or expired."""
+    """Link (channel, address) to the invited person; None when the code is unknown, used or expired, or
+    the person already has a chat on `channel` (the code is spent either way)."""
     claimed: CursorResult[tuple[()]] = await s.execute(  # type: ignore[assignment]
         update(Invite)
         .where(col(Invite.code) == code, col(Invite.used_at).is_(None), col(Invite.expires_at) > now)
@@ -72,8 +100,20 @@ async def redeem_invite(
         audit(s, now, "system", "invite.refused", None, channel=channel)
         return None
     invite = (await s.scalars(select(Invite).where(col(Invite.code) == code))).one()
-    person = await s.get(Person, invite.person_id)
-    assert person is not None and person.id is not None
+    person = await _lock(s, invite.person_id)
+    assert person.id is not None
+    if any(i.channel == channel for i in await identities_of(s, person.id)):
+        audit(
+            s,
+            now,
+            "system",
+            "invite.refused",
+            person.id,
+            channel=channel,
+            invite_id=invite.id,
+            reason="already_linked",
+        )
+        return None
     # Tapping Start on the program's link is the person's own opt-in.
     identity = ChannelIdentity(
         person_id=person.id, channel=channel, address=address, consent_at=now, created_at=now
@@ -90,3 +130,10 @@ async def redeem_invite(
         channel=channel,
     )
     return person, identity
+
+
+async def _lock(s: AsyncSession, person_id: int) -> Person:
+    """The person's row, locked until commit on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises)."""
+    person = await s.get(Person, person_id, with_for_update=True)
+    assert person is not None
+    return person
