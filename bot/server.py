@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App, freeze_startup_heap
 from bot.channels.sms import SmsChannel
+from bot.logs import configure_logging
 from bot.scheduler import tick
 from bot.sms_webhooks import SmsWebhooks
 from bot.telegram_runtime import add_webhook_route, start_telegram, telegram_mode
@@ -42,7 +43,7 @@ def make_web_app(app: App) -> web.Application:
 
 async def serve(settings: Settings, host: str, port: int) -> None:
     mode = telegram_mode(settings)  # refuses a webhook without a secret before anything starts
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     app = App.build(settings)
     sms = SmsChannel.from_settings(settings)
     if sms is not None:

@@ -1,0 +1,69 @@
+"""What `peerline serve` logs at INFO: its own events, not a line per scheduler tick, not the Twilio client's
+requests, never a message body."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.channels.base import OutboundMessage, Sent
+from bot.channels.sms import SmsChannel
+from bot.logs import QUIET, configure_logging
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+BODY = "Hi Alex, SECRET-BODY of a check-in"
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """`configure_logging` into a buffer; the logging set-up of the test session is put back after."""
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), {name: logging.getLogger(name).level for name in QUIET})
+    stream = io.StringIO()
+    configure_logging(stream=stream)
+    yield stream
+    for handler in root.handlers:
+        if handler not in saved[1]:
+            root.removeHandler(handler)
+    root.setLevel(saved[0])
+    for name, level in saved[2].items():
+        logging.getLogger(name).setLevel(level)
+
+
+async def test_info_logs_keep_our_lines_and_drop_ticks_headers_and_bodies(logs: io.StringIO) -> None:
+    logging.getLogger("bot.server").info("peerline serving")
+    ticked = asyncio.Event()
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(ticked.set, "interval", seconds=0.05, max_instances=1, coalesce=True)
+    scheduler.start()
+    await asyncio.wait_for(ticked.wait(), 5)
+    await asyncio.sleep(0.2)  # a few more ticks
+    scheduler.shutdown(wait=False)
+    twilio = FakeTwilio()
+    await twilio.start()
+    sms = SmsChannel(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number="+15017122661",
+        api_url=twilio.url,
+        messages_per_second=1000.0,
+    )
+    try:
+        result = await sms.send(
+            OutboundMessage(message_id=1, channel="sms", address="+12025550143", text=BODY)
+        )
+    finally:
+        await sms.close()
+        await twilio.close()
+    assert isinstance(result, Sent)
+    assert twilio.bodies_to("+12025550143") == [BODY]  # it was sent, with its body ...
+    text = logs.getvalue()
+    assert "INFO bot.server: peerline serving" in text
+    noise = ("Running job", "executed successfully", "Twilio API Request", "Headers", "User-Agent", BODY)
+    for line in noise:
+        assert line not in text, (line, text)  # ... and none of it was logged
