@@ -8,6 +8,7 @@ takes the write lock up front instead of failing half-way with "database is lock
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -46,6 +47,48 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def migration_heads(versions: Path = MIGRATIONS_DIR / "versions") -> set[str] | None:
+    """The head revisions of the migration files, read as Python literals without importing alembic.
+
+    None when a file does not state its `revision` and `down_revision` as plain literals: then alembic
+    decides.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted(versions.glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, SyntaxError, ValueError):
+            return None
+        values: dict[str, object] = {}
+        for node in tree.body:
+            target: ast.expr
+            if isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                try:
+                    values[target.id] = ast.literal_eval(value)
+                except ValueError:
+                    return None
+        revision, down = values.get("revision"), values.get("down_revision")
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        downs = down if isinstance(down, tuple | list) else (down,)
+        parents.update(d for d in downs if isinstance(d, str))
+    return revisions - parents or None
+
+
+def _current_revisions(sync_conn: Connection) -> set[str]:
+    if not inspect(sync_conn).has_table("alembic_version"):
+        return set()
+    return {str(v) for v in sync_conn.execute(text("SELECT version_num FROM alembic_version")).scalars()}
 
 
 class _Session(Session):
@@ -163,7 +206,16 @@ class Database:
             await conn.run_sync(SQLModel.metadata.create_all)
 
     async def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations on this engine's connection (a cheap no-op when already current)."""
+        """Apply Alembic migrations on this engine's connection (a cheap no-op when already current).
+
+        Every CLI command upgrades first, so "already current" is decided without loading alembic: the
+        heads named in the migration files against the database's `alembic_version`.
+        """
+        heads = migration_heads() if revision == "head" else None
+        if heads:
+            async with self.engine.connect() as conn:
+                if await conn.run_sync(_current_revisions) == heads:
+                    return
         from alembic import command  # noqa: PLC0415  (only migrations need alembic loaded)
         from alembic.config import Config  # noqa: PLC0415
         from alembic.migration import MigrationContext  # noqa: PLC0415

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from storage.db import Database
+from storage.db import MIGRATIONS_DIR, Database, migration_heads
 from storage.models import ChannelIdentity, Direction, Message, Person
 
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -32,6 +37,48 @@ async def test_migrations_create_exactly_the_models(db_url: str) -> None:
         await database.upgrade()  # idempotent
     finally:
         await database.dispose()
+
+
+def test_heads_read_from_the_migration_files_are_alembics(tmp_path: Path) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert migration_heads() == set(ScriptDirectory.from_config(cfg).get_heads())
+    (tmp_path / "0001_a.py").write_text('revision: str = "0001"\ndown_revision = None\n', encoding="utf-8")
+    (tmp_path / "0002_b.py").write_text('revision = "0002"\ndown_revision = "0001"\n', encoding="utf-8")
+    (tmp_path / "0003_c.py").write_text('revision = "0003"\ndown_revision = "0001"\n', encoding="utf-8")
+    assert migration_heads(tmp_path) == {"0002", "0003"}  # two branches
+    (tmp_path / "0004_d.py").write_text(
+        'revision = "0004"\ndown_revision = ("0002", "0003")\n', encoding="utf-8"
+    )
+    assert migration_heads(tmp_path) == {"0004"}  # merged
+    (tmp_path / "0005_e.py").write_text('revision = make_id()\ndown_revision = "0004"\n', encoding="utf-8")
+    assert migration_heads(tmp_path) is None  # not a literal: alembic decides
+
+
+_UPGRADE = """
+import asyncio, sys
+from storage.db import MIGRATIONS_DIR, Database, migration_heads
+
+async def main() -> None:
+    database = Database(sys.argv[1])
+    await database.upgrade()
+    await database.dispose()
+
+asyncio.run(main())
+print("alembic" in sys.modules)
+"""
+
+
+def test_a_current_database_is_upgraded_without_loading_alembic(db_url: str) -> None:
+    def upgrade() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _UPGRADE, db_url], capture_output=True, text=True, check=False, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert upgrade() == "True"  # an empty database: alembic migrates it
+    assert upgrade() == "False"  # already current: nothing to do, decided without alembic
 
 
 async def test_sqlite_pragmas(tmp_path) -> None:
