@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.channels.base import Channel
 from bot.clock import Clock, SystemClock
-from bot.content import Content
-from bot.outbox import OutboxSender
-from bot.pipeline import Pipeline
 from config.settings import Settings
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.content import Content
+    from bot.outbox import OutboxSender
+    from bot.pipeline import Pipeline
 
 
 def freeze_startup_heap() -> None:
@@ -29,17 +33,38 @@ def freeze_startup_heap() -> None:
 
 @dataclass
 class App:
+    """The wired application. Content, sender and pipeline are built when first used, so a CLI command
+    that only reads the database loads none of them (`build` builds them at once unless `lazy`)."""
+
     settings: Settings
     db: Database
-    content: Content
     clock: Clock
     channels: dict[str, Channel] = field(default_factory=dict)
-    sender: OutboxSender = field(init=False)
-    pipeline: Pipeline = field(init=False)
+    lazy: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.sender = OutboxSender(self.db, self.channels, self.clock, messages=self.content.messages)
-        self.pipeline = Pipeline(
+        if not self.lazy:  # a mistake in the content stops start-up, and all of it is in the frozen heap
+            self.content.triage  # noqa: B018
+            self.pipeline  # noqa: B018
+            self.sender  # noqa: B018
+
+    @functools.cached_property
+    def content(self) -> Content:
+        from bot.content import Content  # noqa: PLC0415
+
+        return Content.load(self.settings.config_dir, program=self.settings.sender_name, lazy=self.lazy)
+
+    @functools.cached_property
+    def sender(self) -> OutboxSender:
+        from bot.outbox import OutboxSender  # noqa: PLC0415
+
+        return OutboxSender(self.db, self.channels, self.clock, messages=self.content.messages)
+
+    @functools.cached_property
+    def pipeline(self) -> Pipeline:
+        from bot.pipeline import Pipeline  # noqa: PLC0415
+
+        return Pipeline(
             self.db,
             self.content,
             self.clock,
@@ -56,9 +81,17 @@ class App:
 
     @classmethod
     def build(
-        cls, settings: Settings, *, clock: Clock | None = None, channels: Mapping[str, Channel] | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        channels: Mapping[str, Channel] | None = None,
+        lazy: bool = False,
     ) -> App:
-        """Wire an app; without explicit `channels`, each provider with credentials in `settings` is built."""
+        """Wire an app; without explicit `channels`, each provider with credentials in `settings` is built.
+
+        `lazy` (one CLI command) loads the content, and compiles the triage, when first used.
+        """
         clock = clock or SystemClock()
         return cls(
             settings=settings,
@@ -70,9 +103,9 @@ class App:
                     else None
                 ),
             ),
-            content=Content.load(settings.config_dir, program=settings.sender_name),
             clock=clock,
             channels=dict(channels) if channels is not None else _configured_channels(settings, clock),
+            lazy=lazy,
         )
 
     def add_channel(self, channel: Channel) -> None:

@@ -9,25 +9,23 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
-from bot.app import App
-from bot.checkins import start_checkin
-from bot.content import ContentError
-from bot.oncall import oncall, set_oncall
-from bot.people import UserError, add_person, assign, confirm_opt_in, link_family, resolve
-from bot.scheduler import tick
+from bot.errors import UserError
 from config.settings import Settings, SettingsError, load_settings
-from flows.loader import FlowError
-from flows.triage import LexiconError
-from storage.crypto import new_key
 from storage.models import Alert, AlertStatus, Person, Role, ShareScope
 from storage.repo import audit, history, people
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+# Each command imports what it needs, so `peerline people list` loads no flows, lexicons, aiogram or
+# pipeline: a command that only reads the database starts in a fraction of a second.
 
 T = TypeVar("T")
 
@@ -75,12 +73,18 @@ def _settings() -> Settings:
         raise  # unreachable; keeps type checkers sure of the return
 
 
-def run_with_app(work: Callable[[App], Awaitable[T]], *, upgrade: bool = True) -> T:
-    """Build the app, apply migrations, run `work`, and turn operator mistakes into clear errors."""
+def run_with_app(work: Callable[[App], Awaitable[T]], *, upgrade: bool = True, channels: bool = True) -> T:
+    """Build the app, apply migrations, run `work`, and turn operator mistakes into clear errors.
+
+    Without `channels` no provider client is built (aiogram alone takes a second to import): for
+    commands that queue nothing with buttons and ask no provider anything.
+    """
+    from bot.app import App  # noqa: PLC0415
+
     settings = _settings()
 
     async def main() -> T:
-        application = App.build(settings)
+        application = App.build(settings, lazy=True, channels=None if channels else {})
         try:
             if upgrade:
                 await application.db.upgrade()
@@ -90,9 +94,19 @@ def run_with_app(work: Callable[[App], Awaitable[T]], *, upgrade: bool = True) -
 
     try:
         return asyncio.run(main())
-    except (UserError, ContentError, FlowError, LexiconError) as exc:
-        fail(str(exc))
+    except ValueError as exc:
+        fail_on_operator_error(exc)
         raise
+
+
+def fail_on_operator_error(exc: ValueError) -> None:
+    """Exit with one line for a mistake of the operator's or in the program's content; else return."""
+    from bot.content import ContentError  # noqa: PLC0415  (only once something went wrong)
+    from flows.loader import FlowError  # noqa: PLC0415
+    from flows.triage import LexiconError  # noqa: PLC0415
+
+    if isinstance(exc, UserError | ContentError | FlowError | LexiconError):
+        fail(str(exc))
 
 
 def emit(as_json: bool, data: Any, table: Table | str | None = None) -> None:
@@ -129,6 +143,7 @@ def people_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Enrol a person; prints the new id."""
+    from bot.people import add_person, confirm_opt_in  # noqa: PLC0415
 
     async def work(a: App) -> int:
         async with a.db.transaction() as s:
@@ -149,7 +164,7 @@ def people_add(
             await confirm_opt_in(s, a.content.messages, person, a.clock.now(), program=a.settings.sender_name)
             return person.id
 
-    person_id = run_with_app(work)
+    person_id = run_with_app(work, channels=False)
     if as_json:
         emit(True, {"id": person_id})
     else:
@@ -169,7 +184,7 @@ def people_list(
             audit(s, a.clock.now(), "cli", "people.listed", None, count=len(rows))
             return [p.model_dump(exclude={"created_at"}) for p in rows]
 
-    rows = run_with_app(work)
+    rows = run_with_app(work, channels=False)
     table = Table("id", "role", "name", "locale", "timezone", "status")
     for r in rows:
         table.add_row(str(r["id"]), r["role"], r["name"], r["locale"], r["timezone"], r["status"])
@@ -186,25 +201,27 @@ def oncall_set(
 ) -> None:
     """Set the program's on-call (replaces the list). When nobody on call can be reached either, every
     supervisor and admin is paged."""
+    from bot.oncall import set_oncall  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:
             chosen = await set_oncall(s, a.clock.now(), who)
             return [{"id": p.id, "name": p.name, "role": p.role} for p in chosen]
 
-    rows = run_with_app(work)
+    rows = run_with_app(work, channels=False)
     emit(as_json, rows, "on call: " + ", ".join(f"{r['name']} ({r['role']})" for r in rows))
 
 
 @oncall_app.command("list")
 def oncall_list(as_json: JsonOpt = False) -> None:
     """Who is on call, in order."""
+    from bot.oncall import oncall  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:
             return [{"id": p.id, "name": p.name, "role": p.role} for p in await oncall(s)]
 
-    rows = run_with_app(work)
+    rows = run_with_app(work, channels=False)
     fallback = "nobody set: every supervisor and admin is paged when a care team cannot be reached"
     emit(
         as_json,
@@ -224,6 +241,7 @@ def assign_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign a PIR's care team (an omitted --backup or --supervisor stays as it was)."""
+    from bot.people import assign  # noqa: PLC0415
 
     async def work(a: App) -> tuple[dict[str, Any], str]:
         async with a.db.transaction() as s:
@@ -239,7 +257,7 @@ def assign_cmd(
             )
             return team.model_dump(exclude={"updated_at"}), text
 
-    team, text = run_with_app(work)
+    team, text = run_with_app(work, channels=False)
     emit(as_json, team, text)
 
 
@@ -251,6 +269,7 @@ def family_link(
     as_json: JsonOpt = False,
 ) -> None:
     """Link a family member to a PIR, recording the PIR's consent."""
+    from bot.people import link_family  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:
@@ -258,7 +277,7 @@ def family_link(
             await s.flush()
             return {"id": link.id, "family_id": link.family_id, "pir_id": link.pir_id, "scope": link.scope}
 
-    link = run_with_app(work)
+    link = run_with_app(work, channels=False)
     emit(as_json, link, f"linked family {link['family_id']} to PIR {link['pir_id']} (share: {link['scope']})")
 
 
@@ -273,10 +292,14 @@ def invite_cmd(
 ) -> None:
     """Print a single-use Telegram link (t.me/<bot>?start=<code>) that links the person's account."""
     from bot.invites import create_invite, invite_link  # noqa: PLC0415
-    from bot.telegram_runtime import bot_username as ask_username  # noqa: PLC0415
+    from bot.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
-        username = bot_username or await ask_username(a)
+        username = bot_username
+        if username is None:
+            from bot.telegram_runtime import bot_username as ask_username  # noqa: PLC0415  (aiogram)
+
+            username = await ask_username(a)
         async with a.db.transaction() as s:
             person = await resolve(s, who)
             invite = await create_invite(s, person, a.clock.now(), hours=hours)
@@ -287,7 +310,7 @@ def invite_cmd(
                 "expires_at": invite.expires_at.isoformat(),
             }
 
-    result = run_with_app(work)
+    result = run_with_app(work, channels=bot_username is None)
     emit(as_json, result, f"{result['link']}  (single use, expires {result['expires_at'][:16]} UTC)")
 
 
@@ -301,7 +324,8 @@ def checkin_send(
     as_json: JsonOpt = False,
 ) -> None:
     """Start a check-in now."""
-    from bot.people import FLOW_FOR_ROLE  # noqa: PLC0415
+    from bot.checkins import start_checkin  # noqa: PLC0415
+    from bot.people import FLOW_FOR_ROLE, resolve  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:
@@ -332,6 +356,8 @@ def scheduler_tick(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one scheduler tick."""
+    from bot.scheduler import tick  # noqa: PLC0415
+
     when = _parse_now(now)
 
     async def work(a: App) -> dict[str, int]:
@@ -369,7 +395,7 @@ def schedule_set(
             )
             return schedule.model_dump()
 
-    result = run_with_app(work)
+    result = run_with_app(work, channels=False)
     emit(
         as_json,
         result,
@@ -397,7 +423,7 @@ def alerts_list(
             audit(s, a.clock.now(), "cli", "alerts.listed", None, count=len(rows))
             return [r.model_dump() for r in rows]
 
-    rows = run_with_app(work)
+    rows = run_with_app(work, channels=False)
     table = Table("id", "person", "severity", "status", "level", "categories", "created")
     for r in rows:
         table.add_row(
@@ -419,6 +445,7 @@ def history_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Contact history of one person, oldest first (access is audited)."""
+    from bot.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:
@@ -427,7 +454,7 @@ def history_cmd(
             audit(s, a.clock.now(), "cli", "history.viewed", person.id, count=len(rows))
             return [m.model_dump() for m in rows]
 
-    rows = run_with_app(work)
+    rows = run_with_app(work, channels=False)
     table = Table("time", "dir", "channel", "kind", "status", "body")
     for r in rows:
         table.add_row(
@@ -454,7 +481,7 @@ def triage_cmd(
 
     `peerline triage train` instead rebuilds the model (triage/model.json) from the corpus
     (triage/corpus/*.jsonl) and prints its development-set figures."""
-    from flows.triage import Triage  # noqa: PLC0415
+    from flows.triage import LexiconError, Triage  # noqa: PLC0415
 
     if text == ["train"] and jsonl is None and lang is None:
         _train_model(out_file)
@@ -479,7 +506,7 @@ def triage_cmd(
 
 
 def _train_model(out_file: Path | None) -> None:
-    from flows.triage import Triage  # noqa: PLC0415
+    from flows.triage import LexiconError, Triage  # noqa: PLC0415
     from flows.triage_model import TriageModel  # noqa: PLC0415
     from flows.triage_training import (  # noqa: PLC0415  (scikit-learn: only when training)
         CorpusError,
@@ -553,13 +580,15 @@ def db_upgrade() -> None:
     async def work(a: App) -> None:
         await a.db.upgrade()
 
-    run_with_app(work, upgrade=False)
+    run_with_app(work, upgrade=False, channels=False)
     out.print("database is up to date")
 
 
 @db_app.command("new-key")
 def db_new_key() -> None:
     """Print a new key for PEERLINE_ENCRYPTION_KEY (to rotate: the new key, a comma, then the old)."""
+    from storage.crypto import new_key  # noqa: PLC0415
+
     typer.echo(new_key())
 
 
@@ -580,8 +609,9 @@ def demo_cmd(
     settings = _settings()
     try:
         asyncio.run(run_demo(settings, db, script, out))
-    except (UserError, ContentError, FlowError, LexiconError) as exc:
-        fail(str(exc))
+    except ValueError as exc:
+        fail_on_operator_error(exc)
+        raise
 
 
 @app.command("serve")

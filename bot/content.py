@@ -5,17 +5,19 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from flows.escalation import DEFAULT_POLICY, EscalationPolicy, PolicyError, load_policy
+from flows.escalation import EscalationPolicy, PolicyError, load_policy
 from flows.loader import DEFAULT_PROGRAM, load_flows
 from flows.model import Flow
 from flows.trends import TrendThresholds, load_thresholds
-from flows.triage import Triage
+
+if TYPE_CHECKING:
+    from flows.triage import Triage
 
 LOCALES = ("en", "es")
 
@@ -61,30 +63,56 @@ class Messages:
 _DOUBLE_SPACE = re.compile(r"(?<=\S) {2,}(?=\S)")
 
 
+class _Once:
+    """The triage, compiled on first use (seconds of work that most CLI commands never need)."""
+
+    __slots__ = ("_config_dir", "_triage")
+
+    def __init__(self, config_dir: Path) -> None:
+        self._config_dir = config_dir
+        self._triage: Triage | None = None
+
+    def get(self) -> Triage:
+        if self._triage is None:
+            from flows.triage import Triage  # noqa: PLC0415  (the lexicon compiler, only when needed)
+
+            self._triage = Triage.load(self._config_dir)
+        return self._triage
+
+
 @dataclass(frozen=True, slots=True)
 class Content:
     flows: Mapping[str, Flow]
-    triage: Triage
     messages: Messages
     trends: TrendThresholds
-    escalation: EscalationPolicy = DEFAULT_POLICY
+    escalation: EscalationPolicy
+    _triage: _Once = field(repr=False, compare=False)
+
+    @property
+    def triage(self) -> Triage:
+        return self._triage.get()
 
     @classmethod
-    def load(cls, config_dir: Path, *, program: str = DEFAULT_PROGRAM) -> Content:
+    def load(cls, config_dir: Path, *, program: str = DEFAULT_PROGRAM, lazy: bool = False) -> Content:
         """Load (or reuse) the content of `config_dir`; compiled lexicons are kept while no file changes.
 
-        `program` is the name messages go out under: `{program}` in flow texts becomes it.
+        `program` is the name messages go out under: `{program}` in flow texts becomes it. With `lazy`,
+        the triage lexicons and model are compiled when first used instead of now, and a mistake in them
+        is reported then.
         """
-        return _load_cached(config_dir.resolve(), _fingerprint(config_dir), program)
+        content = _load_cached(config_dir.resolve(), _fingerprint(config_dir), program)
+        if not lazy:
+            content.triage  # noqa: B018  (compiled now: a bad lexicon stops start-up)
+        return content
 
     @classmethod
     def _build(cls, config_dir: Path, program: str) -> Content:
         return cls(
             flows=load_flows(config_dir / "flows", program=program),
-            triage=Triage.load(config_dir),
             messages=Messages.load(config_dir / "messages"),
             trends=load_thresholds(config_dir),
             escalation=_escalation(config_dir),
+            _triage=_Once(config_dir),
         )
 
     def flow(self, flow_id: str) -> Flow:

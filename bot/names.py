@@ -7,10 +7,14 @@ are an ambiguity, reported with every candidate so the next try can be exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from storage.models import Person
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot.errors import UserError
+from storage.models import Person, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +73,38 @@ def candidates_text(people: Sequence[Person], *, handle: bool = False) -> str:
     if handle:
         return ", ".join(f"{p.name} (@{p.id})" for p in people)
     return ", ".join(f"{p.name} (id {p.id}, {p.role})" for p in people)
+
+
+async def resolve(s: AsyncSession, who: str, role: Role | Collection[Role] | None = None) -> Person:
+    """Find one person by id, full name, first name or a unique start of a name (`bot.names`).
+
+    With `role`, the name is looked for among people of that role (or roles) first, so `--pir alex`
+    means the PIR Alex even when a peer is called Alexandra.
+    """
+    roles: Collection[Role] | None = (role,) if isinstance(role, Role) else role
+    if who.strip().isdigit():
+        person = await s.get(Person, int(who))
+        if person is None:
+            raise UserError(f"no person with id {who.strip()}; see `peerline people list`")
+        _check_role(person, roles)
+        return person
+    everyone = (await s.scalars(select(Person).order_by(col(Person.id)))).all()
+    words = who.split()
+    match = match_name([p for p in everyone if roles is None or p.role in roles], words)
+    if not match.people and roles is not None:
+        match = match_name(everyone, words)
+        if match.person is not None:
+            _check_role(match.person, roles)
+    if match.ambiguous:
+        raise UserError(
+            f"{who.strip()!r} is ambiguous: {candidates_text(match.people)}; use the id or more of the name"
+        )
+    if match.person is None:
+        raise UserError(f"no person named {who.strip()!r}; see `peerline people list`")
+    return match.person
+
+
+def _check_role(person: Person, roles: Collection[Role] | None) -> None:
+    if roles is not None and person.role not in roles:
+        wanted = " or ".join(roles)
+        raise UserError(f"{person.name} (id {person.id}) is a {person.role}, not a {wanted}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +12,8 @@ from sqlmodel import col, select
 
 from bot.audience import audience_text
 from bot.content import Messages
-from bot.names import candidates_text, match_name
+from bot.errors import UserError as UserError  # noqa: PLC0414  (re-exported: raised from here)
+from bot.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI's resolver)
 from bot.outbox import queue_message
 from bot.schedule import next_due
 from storage.models import (
@@ -31,10 +31,6 @@ from storage.repo import audit, identities_of, identity_for
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 FLOW_FOR_ROLE = {Role.PIR: "daily_checkin", Role.FAMILY: "family_checkin"}
-
-
-class UserError(ValueError):
-    """A mistake in what an operator asked for; the message says how to fix it."""
 
 
 def normalise_phone(raw: str, region: str = "US") -> str:
@@ -61,41 +57,6 @@ def check_time(value: str) -> str:
     if match is None:
         raise UserError(f"bad time {value!r}: use HH:MM in 24-hour form, e.g. 09:30")
     return f"{int(match.group(1)):02d}:{match.group(2)}"
-
-
-async def resolve(s: AsyncSession, who: str, role: Role | Collection[Role] | None = None) -> Person:
-    """Find one person by id, full name, first name or a unique start of a name (`bot.names`).
-
-    With `role`, the name is looked for among people of that role (or roles) first, so `--pir alex`
-    means the PIR Alex even when a peer is called Alexandra.
-    """
-    roles: Collection[Role] | None = (role,) if isinstance(role, Role) else role
-    if who.strip().isdigit():
-        person = await s.get(Person, int(who))
-        if person is None:
-            raise UserError(f"no person with id {who.strip()}; see `peerline people list`")
-        _check_role(person, roles)
-        return person
-    everyone = (await s.scalars(select(Person).order_by(col(Person.id)))).all()
-    words = who.split()
-    match = match_name([p for p in everyone if roles is None or p.role in roles], words)
-    if not match.people and roles is not None:
-        match = match_name(everyone, words)
-        if match.person is not None:
-            _check_role(match.person, roles)
-    if match.ambiguous:
-        raise UserError(
-            f"{who.strip()!r} is ambiguous: {candidates_text(match.people)}; use the id or more of the name"
-        )
-    if match.person is None:
-        raise UserError(f"no person named {who.strip()!r}; see `peerline people list`")
-    return match.person
-
-
-def _check_role(person: Person, roles: Collection[Role] | None) -> None:
-    if roles is not None and person.role not in roles:
-        wanted = " or ".join(roles)
-        raise UserError(f"{person.name} (id {person.id}) is a {person.role}, not a {wanted}")
 
 
 async def add_person(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bot.app import App
 from bot.cli import app
+from config.settings import Settings
+from flows.triage import LexiconError
 
 runner = CliRunner()
 
@@ -196,6 +200,59 @@ def test_triage_cli_outputs_one_object_per_text(cli, tmp_path: Path) -> None:
     source.write_text("not json\n", encoding="utf-8")
     assert "not JSON" in cli("triage", "--jsonl", str(source), code=2)
     assert "bad --lang" in cli("triage", "x", "--lang", "fr", code=2)
+
+
+_HEAVY = (
+    "aiogram",
+    "alembic",
+    "twilio",
+    "sklearn",
+    "flows.triage",
+    "flows.loader",
+    "bot.pipeline",
+    "bot.content",
+)
+
+
+def _imported_by(*args: str) -> set[str]:
+    """The modules a `peerline` process imports (`python -X importtime` names each on standard error)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line.rsplit("|", 1) for line in done.stderr.splitlines() if line.startswith("import time:")]
+    return {name.strip() for _, name in lines}
+
+
+def test_reading_commands_load_no_content_pipeline_or_provider_library(
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`people list` starts fast: it loads only what reads the database, even with Telegram configured."""
+    _program(cli)
+    monkeypatch.setenv("PEERLINE_TELEGRAM_TOKEN", "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11")
+    for args in (["people", "list"], ["alerts", "list", "--json"], ["history", "Alex", "--json"]):
+        loaded = _imported_by(*args)
+        assert "sqlalchemy" in loaded  # the list is real ...
+        assert {m for m in loaded if m.split(".")[0] in _HEAVY or m in _HEAVY} == set(), args  # ... and lean
+
+
+def test_a_broken_lexicon_stops_serving_and_triage_but_not_administration(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).parents[2] / "config", config)
+    (config / "triage" / "en.yaml").write_text("critical: [unclosed\n", encoding="utf-8")
+    monkeypatch.setenv("PEERLINE_CONFIG_DIR", str(config))
+    _program(cli)  # enrolment needs no triage
+    assert len(json.loads(cli("people", "list", "--json"))) == 4
+    output = cli("triage", "hello", code=2)
+    assert "en.yaml: not valid YAML" in output and "Traceback" not in output, output
+    with pytest.raises(LexiconError, match=r"en\.yaml"):  # what `peerline serve` builds
+        App.build(Settings(database_url=db_url, config_dir=config))
 
 
 def test_bad_setting_names_the_key(cli, monkeypatch: pytest.MonkeyPatch) -> None:
