@@ -476,6 +476,9 @@ def triage_cmd(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="With `train`: where to write the model")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON (assessments are JSON lines anyway; `train`: one object)")
+    ] = False,
 ) -> None:
     """Assess texts for red flags; one JSON object per input.
 
@@ -484,7 +487,7 @@ def triage_cmd(
     from flows.triage import LexiconError, Triage  # noqa: PLC0415
 
     if text == ["train"] and jsonl is None and lang is None:
-        _train_model(out_file)
+        _train_model(out_file, as_json=as_json)
         return
     if out_file is not None:
         fail("--out goes with `peerline triage train`")
@@ -505,7 +508,7 @@ def triage_cmd(
         sys.stdout.write(json.dumps({"text": body, **result.to_json()}, ensure_ascii=False) + "\n")
 
 
-def _train_model(out_file: Path | None) -> None:
+def _train_model(out_file: Path | None, *, as_json: bool = False) -> None:
     from flows.triage import LexiconError, Triage  # noqa: PLC0415
     from flows.triage_model import TriageModel  # noqa: PLC0415
     from flows.triage_training import (  # noqa: PLC0415  (scikit-learn: only when training)
@@ -539,6 +542,20 @@ def _train_model(out_file: Path | None) -> None:
         partial.replace(target)
     except OSError as exc:
         fail(f"cannot write {target}: {exc.strerror}")
+    if as_json:
+        summary = {
+            "corpus": {
+                "rows": len(corpus.rows),
+                "files": [p.name for p in corpus.files],
+                "sha256": corpus.sha256,
+            },
+            "version": model["version"],
+            "training": model["training"],
+            "development": {"model alone": model["development"], **others},
+            "wrote": str(target),
+        }
+        emit(True, summary)
+        return
     files = ", ".join(p.name for p in corpus.files)
     typer.echo(f"corpus: {len(corpus.rows)} rows from {files} (sha256 {corpus.sha256[:12]})")
     for line in report_lines(model, others):
@@ -574,22 +591,31 @@ def _read_jsonl(path: Path, lang: str | None) -> list[tuple[str, str | None]]:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: JsonOpt = False) -> None:
     """Apply database migrations (serve and demo do this by themselves)."""
+    from storage.db import migration_heads  # noqa: PLC0415
 
     async def work(a: App) -> None:
         await a.db.upgrade()
 
     run_with_app(work, upgrade=False, channels=False)
-    out.print("database is up to date")
+    emit(
+        as_json,
+        {"status": "up to date", "revisions": sorted(migration_heads() or [])},
+        "database is up to date",
+    )
 
 
 @db_app.command("new-key")
-def db_new_key() -> None:
+def db_new_key(as_json: JsonOpt = False) -> None:
     """Print a new key for PEERLINE_ENCRYPTION_KEY (to rotate: the new key, a comma, then the old)."""
     from storage.crypto import new_key  # noqa: PLC0415
 
-    typer.echo(new_key())
+    key = new_key()
+    if as_json:
+        emit(True, {"key": key})
+    else:
+        typer.echo(key)
 
 
 @app.command("demo")
@@ -600,6 +626,9 @@ def demo_cmd(
     db: Annotated[Path, typer.Option(help="SQLite file for the demo (recreated each run)")] = Path(
         "peerline-demo.db"
     ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The conversation as JSON lines, one per message")
+    ] = False,
 ) -> None:
     """The whole bot over the console channel: answer a check-in as the PIR and see what the peer gets."""
     from bot.demo import run_demo  # noqa: PLC0415
@@ -608,7 +637,7 @@ def demo_cmd(
         fail(f"script {script} not found: give a text file with one PIR message per line")
     settings = _settings()
     try:
-        asyncio.run(run_demo(settings, db, script, out))
+        asyncio.run(run_demo(settings, db, script, out, as_json=as_json))
     except ValueError as exc:
         fail_on_operator_error(exc)
         raise
@@ -618,6 +647,7 @@ def demo_cmd(
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8080,
+    as_json: Annotated[bool, typer.Option("--json", help="Log as JSON lines, one object per line")] = False,
 ) -> None:
     """Run the HTTP app, the scheduler and the outbox sender until interrupted."""
     from bot.server import serve  # noqa: PLC0415
@@ -625,7 +655,7 @@ def serve_cmd(
     settings = _settings()
     with contextlib.suppress(KeyboardInterrupt):
         try:
-            asyncio.run(serve(settings, host, port))
+            asyncio.run(serve(settings, host, port, json_logs=as_json))
         except SettingsError as exc:
             fail(str(exc))
 

@@ -7,8 +7,10 @@ that is every scheduler tick, and twilio-python writes every API request with it
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import TextIO
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -18,10 +20,28 @@ QUIET: dict[str, int] = {
 }
 
 
-def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Log to `stream` (standard error) at `level`, with the loggers in QUIET held at theirs."""
+class JsonLines(logging.Formatter):
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message (and a traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(
+    level: int = logging.INFO, stream: TextIO | None = None, *, json_lines: bool = False
+) -> None:
+    """Log to `stream` (standard error) at `level`, with the loggers in QUIET held at theirs; with
+    `json_lines` one JSON object per line (`peerline serve --json`)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(JsonLines() if json_lines else logging.Formatter(FORMAT))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)

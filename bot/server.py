@@ -41,9 +41,9 @@ def make_web_app(app: App) -> web.Application:
     return web_app
 
 
-async def serve(settings: Settings, host: str, port: int) -> None:
+async def serve(settings: Settings, host: str, port: int, *, json_logs: bool = False) -> None:
     mode = telegram_mode(settings)  # refuses a webhook without a secret before anything starts
-    configure_logging()
+    configure_logging(json_lines=json_logs)
     app = App.build(settings)
     sms = SmsChannel.from_settings(settings)
     if sms is not None:

@@ -7,8 +7,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from bot.app import App
@@ -275,6 +277,60 @@ def test_demo_script_runs_without_a_terminal(tmp_path: Path) -> None:
     assert "bot → Sam (peer)" in result.stdout
     assert "HIGH alert" in result.stdout
     assert "check-in is finished" in result.stdout
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group such as `people`
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append(((*prefix, name), command))
+    return found
+
+
+def test_every_command_takes_json() -> None:
+    commands = _commands(typer.main.get_group(app))
+    assert len(commands) >= 15  # the walk reaches every command, in groups too
+    lacking = [
+        " ".join(path) for path, command in commands if not any("--json" in p.opts for p in command.params)
+    ]
+    assert lacking == []
+
+
+def test_json_of_the_database_and_triage_commands(cli) -> None:
+    assert json.loads(cli("db", "upgrade", "--json")) == {"status": "up to date", "revisions": ["0001"]}
+    key = json.loads(cli("db", "new-key", "--json"))["key"]
+    assert len(key) == 44 and key.endswith("=")
+    assert json.loads(cli("triage", "I want to kill myself", "--json"))["severity"] == "critical"
+
+
+def test_demo_as_json_lines(tmp_path: Path) -> None:
+    script = tmp_path / "answers.txt"
+    script.write_text("4\n9\nyes\nI slipped last night\nno\nskip\n", encoding="utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "demo",
+            "--script",
+            str(script),
+            "--db",
+            str(tmp_path / "d.db"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [x["text"] for x in lines if x.get("from") == "alex"] == script.read_text().splitlines()
+    assert any("HIGH alert" in x["text"] for x in lines if x.get("to") == "sam")
+    assert lines[-1] == {"checkin": "finished", "database": str(tmp_path / "d.db")}
 
 
 def test_db_new_key_prints_a_key_the_settings_accept(cli, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 from collections.abc import Iterator
 
@@ -67,3 +68,29 @@ async def test_info_logs_keep_our_lines_and_drop_ticks_headers_and_bodies(logs: 
     noise = ("Running job", "executed successfully", "Twilio API Request", "Headers", "User-Agent", BODY)
     for line in noise:
         assert line not in text, (line, text)  # ... and none of it was logged
+
+
+def test_serve_json_logs_are_one_object_per_line() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    configure_logging(stream=stream, json_lines=True)
+    try:
+        logging.getLogger("bot.outbox").info("will retry message %s in %.1fs", 12, 2.0)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("bot.server").exception("scheduler tick failed")
+    finally:
+        for handler in root.handlers:
+            if handler not in saved[1]:
+                root.removeHandler(handler)
+        root.setLevel(saved[0])
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (first["level"], first["logger"], first["message"]) == (
+        "INFO",
+        "bot.outbox",
+        "will retry message 12 in 2.0s",
+    )
+    assert first["time"].endswith("+00:00")
+    assert second["message"] == "scheduler tick failed" and "RuntimeError: boom" in second["traceback"]
