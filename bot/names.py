@@ -76,7 +76,7 @@ def candidates_text(people: Sequence[Person], *, handle: bool = False) -> str:
 
 
 async def resolve(s: AsyncSession, who: str, role: Role | Collection[Role] | None = None) -> Person:
-    """Find one person by id, full name, first name or a unique start of a name (`bot.names`).
+    """The CLI's WHO: one person by id, or by name as `match_name` finds it among everyone enrolled.
 
     With `role`, the name is looked for among people of that role (or roles) first, so `--pir alex`
     means the PIR Alex even when a peer is called Alexandra.
