@@ -107,4 +107,8 @@ async def resolve(s: AsyncSession, who: str, role: Role | Collection[Role] | Non
 def _check_role(person: Person, roles: Collection[Role] | None) -> None:
     if roles is not None and person.role not in roles:
         wanted = " or ".join(roles)
-        raise UserError(f"{person.name} (id {person.id}) is a {person.role}, not a {wanted}")
+        raise UserError(f"{person.name} (id {person.id}) is {_a(person.role)}, not {_a(wanted)}")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"

@@ -158,7 +158,8 @@ async def assign(
     """Set a PIR's care team. An omitted backup or supervisor stays as it was; `none` clears it.
 
     The chain must be three different people of fitting roles: the peer a peer, the backup a peer or
-    supervisor other than the peer, the supervisor a supervisor other than the backup.
+    supervisor other than the peer, the supervisor a supervisor other than the backup. An admin is
+    none of these: admins are paged only as the program's on-call (`bot.oncall`).
     """
     pir_p = await resolve(s, pir, Role.PIR)
     peer_p = await resolve(s, peer, Role.PEER)

@@ -98,6 +98,7 @@ def test_clear_errors(cli, args: list[str], message: str) -> None:
 def test_care_team_is_checked_and_backup_and_supervisor_can_be_cleared(cli) -> None:
     ids = _program(cli)
     ids["Riley"] = int(cli("people", "add", "--role", "peer", "--name", "Riley", "--console", "r"))
+    ids["Ari"] = int(cli("people", "add", "--role", "admin", "--name", "Ari", "--console", "ari"))
     for args, message in [
         (["--peer", "Sam", "--backup", "Sam"], "the backup must be someone other than the peer (Sam)"),
         (
@@ -106,6 +107,7 @@ def test_care_team_is_checked_and_backup_and_supervisor_can_be_cleared(cli) -> N
         ),
         (["--peer", "Dana"], f"Dana (id {ids['Dana']}) is a supervisor, not a peer"),
         (["--peer", "Sam", "--backup", "Jordan"], "is a family, not a peer or supervisor"),
+        (["--peer", "Sam", "--supervisor", "Ari"], f"Ari (id {ids['Ari']}) is an admin, not a supervisor"),
         (["--peer", "Sam", "--backup", "Dana", "--supervisor", "Dana"], "the backup and the supervisor"),
     ]:
         output = cli("assign", "--pir", "Alex", *args, code=2)
