@@ -11,18 +11,53 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import Button
 from bot.content import Content
 from bot.outbox import queue_message
+from bot.people import FLOW_FOR_ROLE, UserError
 from bot.trends import trend_signal
 from bot.triage import Alerting
 from flows import engine
 from flows.engine import Question, Say, SessionState
-from flows.model import Flow
+from flows.model import Audience, Flow
 from flows.render import render
-from storage.models import ChannelIdentity, ChannelName, FlowSession, MessageKind, Person, SessionStatus
+from storage.models import (
+    ChannelIdentity,
+    ChannelName,
+    FlowSession,
+    MessageKind,
+    Person,
+    Role,
+    SessionStatus,
+)
 from storage.repo import active_session, audit, reachable_identity
 
 log = logging.getLogger(__name__)
 
 PAYLOAD_SEPARATOR = ":"
+
+_AUDIENCE: dict[str, str] = {Audience.PIR: "people in recovery", Audience.FAMILY: "family members"}
+_ROLE: dict[str, str] = {
+    Role.PIR: "a person in recovery",
+    Role.FAMILY: "a family member",
+    Role.PEER: "a peer",
+    Role.SUPERVISOR: "a supervisor",
+}
+
+
+class WrongAudienceError(UserError):
+    """A flow written for one audience asked of another: a PIR's use and safety questions to a family
+    member, or a family member's to a PIR."""
+
+
+def flow_for(content: Content, person: Person, flow_id: str) -> Flow:
+    """The flow `flow_id` if it is written for `person`'s role, else WrongAudienceError naming the right."""
+    flow = content.flow(flow_id)
+    if flow.is_for(person.role):
+        return flow
+    right = next((f for r, f in FLOW_FOR_ROLE.items() if r == person.role), None)
+    advice = f"use {right}" if right is not None else f"no check-in is written for {person.role}s"
+    raise WrongAudienceError(
+        f"{flow.id} is written for {_AUDIENCE.get(flow.audience, flow.audience)} and {person.name} "
+        f"is {_ROLE.get(person.role, 'a ' + person.role)}: {advice}"
+    )
 
 
 def button_payload(step_id: str, value: str) -> str:
@@ -73,10 +108,11 @@ async def start_checkin(
     """Open a new session of `flow_id` for `person` and queue its first message.
 
     A session still open from before is closed as abandoned: the newest check-in is the one that counts.
-    Returns None when the person has no channel we may write to.
+    Returns None when the person has no channel we may write to; raises WrongAudienceError for a flow that is
+    not written for the person's role (every way a check-in starts comes through here).
     """
     assert person.id is not None
-    flow: Flow = content.flow(flow_id)
+    flow = flow_for(content, person, flow_id)
     identity = await reachable_identity(s, person.id)
     if identity is None:
         audit(s, now, actor, "checkin.unreachable", person.id, flow=flow_id)

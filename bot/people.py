@@ -112,7 +112,6 @@ async def add_person(
                 person_id=person.id,
                 flow_id=flow,
                 local_time=local_time,
-                paused=time is None and role is Role.FAMILY,
                 next_due_at=next_due(now, timezone, local_time),
             )
         )

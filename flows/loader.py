@@ -282,7 +282,7 @@ class _Reader:
             self.fail("max_reasks", "must be 0 or more")
         return Flow(
             id=self.string(raw.get("id"), "id"),
-            audience=audience,
+            audience=Audience(audience),
             version=self.integer(raw.get("version"), "version"),
             steps=steps,
             intro=self.texts(raw.get("intro"), "intro"),

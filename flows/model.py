@@ -124,7 +124,7 @@ class Flow:
     guarantees jumps only go forward, so every session ends."""
 
     id: str
-    audience: str
+    audience: Audience
     version: int
     steps: tuple[Step, ...]
     intro: Mapping[str, str]
@@ -141,6 +141,10 @@ class Flow:
             if candidate.id == step_id:
                 return candidate
         raise KeyError(f"flow {self.id!r} has no step {step_id!r}")
+
+    def is_for(self, role: str) -> bool:
+        """Whether a person of `role` (pir, family, ...) may be sent this flow."""
+        return self.audience is Audience.ANY or self.audience == role
 
     def has_step(self, step_id: str) -> bool:
         return any(candidate.id == step_id for candidate in self.steps)

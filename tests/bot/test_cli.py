@@ -182,13 +182,26 @@ def test_checkin_send_history_and_alerts(cli) -> None:
     assert "is a peer" in cli("checkin", "send", str(ids["Sam"]), code=2)
 
 
+def test_checkin_send_picks_the_flow_for_the_role_and_refuses_the_wrong_audience(cli) -> None:
+    _program(cli)
+    refused = cli("checkin", "send", "Jordan", "--flow", "daily_checkin", code=2)
+    assert "family_checkin" in refused
+    assert len(refused.strip().splitlines()) == 1, refused
+    history = json.loads(cli("history", "Jordan", "--json"))
+    assert [m["kind"] for m in history] == ["keyword"]  # the opt-in only, none of the PIR's questions
+    assert json.loads(cli("checkin", "send", "Jordan", "--json"))["flow"] == "family_checkin"
+    assert "daily_checkin" in cli("checkin", "send", "Alex", "--flow", "family_checkin", code=2)
+    onboarding = json.loads(cli("checkin", "send", "Alex", "--flow", "onboarding", "--json"))
+    assert onboarding["flow"] == "onboarding"  # written for anyone
+
+
 def test_scheduler_tick_at_a_given_time(cli) -> None:
     _program(cli)
     # Alex's check-in is 09:30 in Chicago: 15:30 UTC in March (CDT from 8 March 2026).
     report = json.loads(cli("scheduler", "tick", "--now", "2030-01-01T00:00:00", "--json"))
     assert report["missed"] >= 1  # long past due: recorded as missed, not sent at midnight
     report = json.loads(cli("scheduler", "tick", "--now", "2030-01-01T15:31:00Z", "--json"))
-    assert report["started"] == 1
+    assert report["started"] == 2  # Alex at 09:30 Chicago, Jordan's family check-in 09:00 New York
 
 
 def test_triage_cli_outputs_one_object_per_text(cli, tmp_path: Path) -> None:
