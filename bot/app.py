@@ -51,8 +51,11 @@ class App:
     @functools.cached_property
     def content(self) -> Content:
         from bot.content import Content  # noqa: PLC0415
+        from bot.schedules import check_offered_times  # noqa: PLC0415
 
-        return Content.load(self.settings.config_dir, program=self.settings.sender_name, lazy=self.lazy)
+        content = Content.load(self.settings.config_dir, program=self.settings.sender_name, lazy=self.lazy)
+        check_offered_times(content, self.settings.quiet_window, self.settings.config_dir / "flows")
+        return content
 
     @functools.cached_property
     def sender(self) -> OutboxSender:

@@ -157,9 +157,16 @@ async def remind(
 
 
 async def expire(
-    s: AsyncSession, content: Content, session: FlowSession, now: datetime, buttons: Mapping[str, bool]
+    s: AsyncSession,
+    content: Content,
+    session: FlowSession,
+    now: datetime,
+    buttons: Mapping[str, bool],
+    *,
+    notify: bool = True,
 ) -> None:
-    """Close a session nobody finished: it counts as missed (an engagement signal)."""
+    """Close a session nobody finished: it counts as missed (an engagement signal). With `notify`, the
+    person gets the flow's `expired` text."""
     flow = content.flow(session.flow_id)
     sprint = engine.expire(flow, SessionState.from_json(session.state), session.locale)
     session.state = sprint.state.to_json()
@@ -167,7 +174,7 @@ async def expire(
     session.updated_at = now
     session.remind_at = None
     session.expires_at = None
-    identity = await reachable_identity(s, session.person_id, prefer=session.channel)
+    identity = await reachable_identity(s, session.person_id, prefer=session.channel) if notify else None
     if identity is not None:
         await queue_outputs(s, identity, sprint.outputs, MessageKind.CHECKIN, now, buttons)
     answered = len([v for v in sprint.state.answers.values() if v is not None])

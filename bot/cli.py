@@ -158,6 +158,7 @@ def people_add(
                 phone=phone,
                 console=console,
                 checkin_time=checkin_time,
+                quiet=a.settings.quiet_window,
             )
             assert person.id is not None
             # Sent by the next `peerline serve`: the recorded opt-in, confirmed to the person (CTIA).
@@ -391,7 +392,14 @@ def schedule_set(
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:
             schedule = await update_schedule(
-                s, a.clock.now(), who, time=time, days=days, timezone=timezone, paused=pause
+                s,
+                a.clock.now(),
+                who,
+                time=time,
+                days=days,
+                timezone=timezone,
+                paused=pause,
+                quiet=a.settings.quiet_window,
             )
             return schedule.model_dump()
 

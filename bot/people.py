@@ -15,7 +15,7 @@ from bot.content import Messages
 from bot.errors import UserError as UserError  # noqa: PLC0414  (re-exported: raised from here)
 from bot.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI's resolver)
 from bot.outbox import queue_message
-from bot.schedule import next_due
+from bot.schedule import DEFAULT_QUIET, QuietHours, is_quiet_time, next_due
 from storage.models import (
     CareTeam,
     ChannelIdentity,
@@ -59,6 +59,19 @@ def check_time(value: str) -> str:
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
+def check_checkin_time(value: str, quiet: QuietHours | None) -> str:
+    """A valid HH:MM outside quiet hours: a time inside them would only ever be held to the morning."""
+    hhmm = check_time(value)
+    if quiet is not None and is_quiet_time(hhmm, quiet):
+        hour, minute = divmod((int(quiet[0][:2]) * 60 + int(quiet[0][3:]) - 1) % (24 * 60), 60)
+        raise UserError(
+            f"check-in time {hhmm} is inside quiet hours ({quiet[0]}-{quiet[1]} local), when nothing "
+            f"scheduled is sent: choose a time from {quiet[1]} to {hour:02d}:{minute:02d}, "
+            "or change PEERLINE_QUIET_HOURS"
+        )
+    return hhmm
+
+
 async def add_person(
     s: AsyncSession,
     now: datetime,
@@ -71,9 +84,11 @@ async def add_person(
     phone: str | None = None,
     console: str | None = None,
     checkin_time: str | None = None,
+    quiet: QuietHours | None = DEFAULT_QUIET,
     actor: str = "cli",
 ) -> Person:
-    """Enrol a person with their channel identities and, for PIRs and family, a daily check-in."""
+    """Enrol a person with their channel identities and, for PIRs and family members, their own daily
+    check-in (at `checkin_time`, default 09:00; never inside the `quiet` hours)."""
     if not name.strip():
         raise UserError("a name is required")
     if locale not in ("en", "es"):
@@ -92,7 +107,7 @@ async def add_person(
         existing = await identity_for(s, channel, address)
         if existing is not None:
             raise UserError(f"{channel} {address} already belongs to person {existing.person_id}")
-    time = check_time(checkin_time) if checkin_time is not None else None
+    time = check_checkin_time(checkin_time, quiet) if checkin_time is not None else None
     person = Person(role=role, name=name.strip(), locale=locale, timezone=timezone, created_at=now)
     s.add(person)
     await s.flush()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from config.settings import DEFAULT_QUIET_HOURS
+
 ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -53,11 +55,28 @@ def next_due(after: datetime, timezone: str, hhmm: str, days: str = ",".join(ALL
     raise AssertionError("unreachable: some weekday falls within 9 days")
 
 
+def last_due(instant: datetime, timezone: str, hhmm: str, days: str = ",".join(ALL_DAYS)) -> datetime:
+    """The last occurrence at or before `instant` on one of `days`."""
+    tz = ZoneInfo(timezone)
+    weekdays = parse_days(days)
+    if not weekdays:
+        raise ValueError("a schedule needs at least one day")
+    start = instant.astimezone(tz).date() + timedelta(days=1)
+    for offset in range(9):
+        day = start - timedelta(days=offset)
+        if day.weekday() in weekdays:
+            when = occurrence(day, hhmm, tz)
+            if when <= instant:
+                return when
+    raise AssertionError("unreachable: some weekday falls within 9 days")
+
+
 def local_date(instant: datetime, timezone: str) -> str:
     return instant.astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
 QuietHours = tuple[str, str]
+DEFAULT_QUIET: QuietHours = (DEFAULT_QUIET_HOURS[:5], DEFAULT_QUIET_HOURS[6:])
 
 
 def _minutes(hhmm: str) -> int:
@@ -65,13 +84,19 @@ def _minutes(hhmm: str) -> int:
     return hour * 60 + minute
 
 
-def in_quiet_hours(instant: datetime, timezone: str, quiet: QuietHours) -> bool:
-    """Whether `instant` falls in the local quiet window [start, end), which may span midnight."""
-    local = instant.astimezone(ZoneInfo(timezone))
-    now, start, end = local.hour * 60 + local.minute, _minutes(quiet[0]), _minutes(quiet[1])
+def is_quiet_time(hhmm: str, quiet: QuietHours) -> bool:
+    """Whether the local wall-clock time `hhmm` falls in the quiet window [start, end), which may span
+    midnight."""
+    now, start, end = _minutes(hhmm), _minutes(quiet[0]), _minutes(quiet[1])
     if start == end:
         return False
     return start <= now < end if start < end else now >= start or now < end
+
+
+def in_quiet_hours(instant: datetime, timezone: str, quiet: QuietHours) -> bool:
+    """Whether `instant` falls in the local quiet window."""
+    local = instant.astimezone(ZoneInfo(timezone))
+    return is_quiet_time(f"{local.hour:02d}:{local.minute:02d}", quiet)
 
 
 def quiet_hours_end(instant: datetime, timezone: str, quiet: QuietHours) -> datetime:

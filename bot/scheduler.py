@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.app import App
-from bot.checkins import expire, remind, start_checkin
+from bot.checkins import WrongAudienceError, expire, flow_for, remind, start_checkin
 from bot.escalation import Escalation
-from bot.schedule import in_quiet_hours, local_date, next_due, quiet_hours_end
+from bot.schedule import QuietHours, in_quiet_hours, last_due, local_date, next_due, quiet_hours_end
 from storage.models import (
     Alert,
     AlertStatus,
@@ -107,47 +107,78 @@ async def _due_checkins(app: App, now: datetime, batch: int, report: TickReport)
         if not app.db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         schedules = (await s.scalars(query)).all()
-        quiet = app.settings.quiet_window
-        grace = timedelta(minutes=app.settings.catch_up_grace_minutes)
         for schedule in schedules:
             person = await s.get(Person, schedule.person_id)
-            assert person is not None and schedule.next_due_at is not None
-            due = schedule.next_due_at
-            if quiet is not None and in_quiet_hours(now, person.timezone, quiet):
-                # Nothing scheduled goes out at night: the check-in waits for the morning.
-                schedule.next_due_at = quiet_hours_end(now, person.timezone, quiet)
-                report.deferred += 1
-                continue
-            schedule.next_due_at = next_due(
-                max(now, due), person.timezone, schedule.local_time, schedule.days
-            )
-            if person.status != PersonStatus.ACTIVE:
-                report.skipped += 1
-                continue
-            if now - due > grace:
-                report.missed += 1
-                audit(s, now, "scheduler", "checkin.missed_downtime", person.id, due=due.isoformat())
-                continue
-            day = local_date(due, person.timezone)
-            if await _already_sent(s, person.id, schedule.flow_id, day):
-                # a time-zone or time change moved today's occurrence: once a day, never twice
-                report.skipped += 1
-                continue
-            started = await start_checkin(
-                s,
-                app.content,
-                person,
-                schedule.flow_id,
-                now,
-                app.buttons,
-                local_date=day,
-                actor="scheduler",
-            )
-            if started is None:
-                report.skipped += 1
-            else:
-                report.started += 1
+            assert person is not None
+            await _due_checkin(app, s, schedule, person, now, report)
         return len(schedules) == batch
+
+
+async def _due_checkin(
+    app: App, s: AsyncSession, schedule: CheckinSchedule, person: Person, now: datetime, report: TickReport
+) -> None:
+    """Start, hold or record as missed the check-in a due schedule stands for; leaves `next_due_at` later
+    than `now`, so a batch never claims the same row twice.
+
+    `next_due_at` is always an occurrence of the schedule, or the end of the quiet hours holding one: the
+    occurrence it stands for is the last one at or before it. Of several due (a worker down for days) only
+    the newest may still start; the others are missed. A check-in goes out at its time or, when that is
+    inside quiet hours, at their end; not sent within the catch-up grace of that moment, it is missed.
+    """
+    assert schedule.next_due_at is not None
+    zone, hhmm, days = person.timezone, schedule.local_time, schedule.days
+    quiet = app.settings.quiet_window
+    grace = timedelta(minutes=app.settings.catch_up_grace_minutes)
+    due = last_due(schedule.next_due_at, zone, hhmm, days)
+    newest = last_due(now, zone, hhmm, days)
+    schedule.next_due_at = next_due(newest, zone, hhmm, days)
+    if person.status != PersonStatus.ACTIVE:
+        report.skipped += 1
+        return
+    oldest, superseded = due, 0
+    while due < newest:
+        superseded += 1
+        due = next_due(due, zone, hhmm, days)
+    held, earliest = _outside_quiet_hours(due, zone, quiet), _outside_quiet_hours(now, zone, quiet)
+    send_at = max(held, earliest)
+    late = send_at - held > grace
+    if superseded or late:
+        count = superseded + int(late)
+        report.missed += count
+        audit(s, now, "scheduler", "checkin.missed_downtime", person.id, due=oldest.isoformat(), count=count)
+    if late:
+        return
+    if send_at > now:  # nothing scheduled goes out in quiet hours: held to their end
+        schedule.next_due_at = send_at
+        report.deferred += 1
+        return
+    day = local_date(due, zone)
+    if await _already_sent(s, person.id, schedule.flow_id, day):
+        # a time-zone or time change moved today's occurrence: once a day, never twice
+        report.skipped += 1
+        return
+    try:
+        flow_for(app.content, person, schedule.flow_id)
+    except WrongAudienceError as exc:
+        audit(
+            s, now, "scheduler", "checkin.wrong_audience", person.id, flow=schedule.flow_id, reason=str(exc)
+        )
+        report.skipped += 1
+        return
+    started = await start_checkin(
+        s, app.content, person, schedule.flow_id, now, app.buttons, local_date=day, actor="scheduler"
+    )
+    if started is None:
+        report.skipped += 1
+    else:
+        report.started += 1
+
+
+def _outside_quiet_hours(instant: datetime, zone: str, quiet: QuietHours | None) -> datetime:
+    """`instant`, or the end of the quiet hours it falls in."""
+    if quiet is None or not in_quiet_hours(instant, zone, quiet):
+        return instant
+    return quiet_hours_end(instant, zone, quiet)
 
 
 async def _already_sent(s: AsyncSession, person_id: int | None, flow_id: str, day: str) -> bool:
@@ -199,7 +230,15 @@ async def _expiries(app: App, now: datetime, batch: int, report: TickReport) -> 
         if not app.db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         sessions = (await s.scalars(query)).all()
+        quiet = app.settings.quiet_window
         for session in sessions:
-            await expire(s, app.content, session, now, app.buttons)
+            person = await s.get(Person, session.person_id)
+            assert person is not None
+            # The check-in closes as missed at its time; its "we missed you" would land at night, and by
+            # the end of quiet hours it is another day and the next check-in is near: it is dropped.
+            notify = quiet is None or not in_quiet_hours(now, person.timezone, quiet)
+            await expire(s, app.content, session, now, app.buttons, notify=notify)
+            if not notify:
+                audit(s, now, "scheduler", "checkin.expired_notice_dropped", person.id, session_id=session.id)
             report.expired += 1
         return len(sessions) == batch

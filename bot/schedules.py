@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from bot.people import FLOW_FOR_ROLE, UserError, check_time, check_timezone, resolve
-from bot.schedule import ALL_DAYS, next_due, parse_days
+from bot.content import Content, ContentError
+from bot.people import FLOW_FOR_ROLE, UserError, check_checkin_time, check_timezone, resolve
+from bot.schedule import ALL_DAYS, DEFAULT_QUIET, QuietHours, is_quiet_time, next_due, parse_days
 from storage.models import CheckinSchedule, Role
 from storage.repo import audit
 
@@ -23,9 +25,13 @@ async def update_schedule(
     timezone: str | None = None,
     paused: bool | None = None,
     flow: str | None = None,
+    quiet: QuietHours | None = DEFAULT_QUIET,
     actor: str = "cli",
 ) -> CheckinSchedule:
-    """Apply the changes from the next occurrence on; today's check-in, if already sent, is not repeated."""
+    """Apply the changes from the next occurrence on; today's check-in, if already sent, is not repeated.
+
+    A time inside the `quiet` hours is refused (UserError saying why and how to change them).
+    """
     person = await resolve(s, who)
     flow_id = flow or FLOW_FOR_ROLE.get(Role(person.role))
     if flow_id is None:
@@ -44,7 +50,7 @@ async def update_schedule(
     if timezone is not None:
         person.timezone = check_timezone(timezone)
     if time is not None:
-        schedule.local_time = check_time(time)
+        schedule.local_time = check_checkin_time(time, quiet)
     if days is not None:
         try:
             wanted = parse_days(days)
@@ -69,3 +75,20 @@ async def update_schedule(
         paused=schedule.paused,
     )
     return schedule
+
+
+def check_offered_times(content: Content, quiet: QuietHours | None, flows_dir: Path) -> None:
+    """Refuse to start when a flow lets people choose a check-in time inside quiet hours (the onboarding
+    step `checkin_time`): the chosen time would never be kept, only held to the morning."""
+    if quiet is None:
+        return
+    for flow in content.flows.values():
+        if not flow.has_step("checkin_time"):
+            continue
+        inside = [c.value for c in flow.step("checkin_time").choices if is_quiet_time(c.value, quiet)]
+        if inside:
+            raise ContentError(
+                f"{flows_dir / (flow.id + '.yaml')}: checkin_time offers {', '.join(inside)}, inside "
+                f"quiet hours ({quiet[0]}-{quiet[1]}): offer times outside them, or change "
+                "PEERLINE_QUIET_HOURS"
+            )

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from storage.crypto import FieldCipher
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULT_QUIET_HOURS = "21:00-09:00"  # local time; SMS programs keep check-ins to about 09:00-20:00
 
 
 class SettingsError(ValueError):
@@ -64,7 +65,7 @@ class Settings(BaseSettings):
     default_timezone: Annotated[str, AfterValidator(_tz)] = "America/New_York"
     default_checkin_time: str = "09:00"
     # Local window in which nothing scheduled is sent ("21:00-09:00"); "off" disables it.
-    quiet_hours: str = "21:00-09:00"
+    quiet_hours: str = DEFAULT_QUIET_HOURS
     catch_up_grace_minutes: int = Field(default=180, ge=0)
 
     @field_validator("database_url")

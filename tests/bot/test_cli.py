@@ -195,6 +195,26 @@ def test_checkin_send_picks_the_flow_for_the_role_and_refuses_the_wrong_audience
     assert onboarding["flow"] == "onboarding"  # written for anyone
 
 
+def test_a_check_in_time_inside_quiet_hours_is_refused_with_the_reason(
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _program(cli)
+    args = ["people", "add", "--role", "pir", "--name", "Robin", "--console", "robin"]
+    refused = cli(*args, "--checkin-time", "22:30", code=2)
+    assert len(refused.strip().splitlines()) == 1, refused
+    assert "22:30" in refused
+    assert "quiet hours (21:00-09:00" in refused
+    assert "PEERLINE_QUIET_HOURS" in refused
+    assert "inside quiet hours" in cli("schedule", "set", "Alex", "--time", "06:15", code=2)
+    assert "inside quiet hours" in cli(
+        "people", "add", "--role", "family", "--name", "Kim", "--checkin-time", "23:00", code=2
+    )
+    names = [p["name"] for p in json.loads(cli("people", "list", "--json"))]
+    assert "Robin" not in names and "Kim" not in names
+    monkeypatch.setenv("PEERLINE_QUIET_HOURS", "off")
+    assert cli(*args, "--checkin-time", "22:30").strip().isdigit()
+
+
 def test_scheduler_tick_at_a_given_time(cli) -> None:
     _program(cli)
     # Alex's check-in is 09:30 in Chicago: 15:30 UTC in March (CDT from 8 March 2026).

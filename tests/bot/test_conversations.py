@@ -26,6 +26,8 @@ Steps:
 - `oncall: [name, ...]`: the program's on-call (`peerline oncall set`).
 - `unreachable: name`: every channel of that person fails from now on (a blocked bot, a dead number).
 - `team: {backup, supervisor}`: Alex's care team beside Sam (people enrolled with `enrol`).
+
+A case may set `settings:` (e.g. `{quiet_hours: "22:00-07:00"}`) for the whole run.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class Harness:
             key: case[name]
             for name, key in (("program", "program_name"), ("discreet", "discreet_name"))
             if name in case
-        }
+        } | case.get("settings", {})
         locale, staff_locale = case.get("locale", "en"), case.get("staff_locale", "en")
         app = self.build()
         await app.db.upgrade()

@@ -467,7 +467,7 @@ def test_family_choice_question(family: Flow) -> None:
 
 
 def test_onboarding_yes(onboarding: Flow) -> None:
-    result = run(onboarding, ["yes", "2", "español"])
+    result = run(onboarding, ["yes", "1", "español"])
     assert result.answers == {"consent": True, "checkin_time": "09:00", "language": "es"}
     assert result.last.outputs[-1] == Say(  # in the language just chosen
         "Todo listo. Te escribiré a la hora que elegiste, y puedes escribirme cuando quieras para "
@@ -492,7 +492,8 @@ def test_choosing_english_in_a_spanish_onboarding_ends_in_english(onboarding: Fl
         ("8pm", "20:00"),
         ("noon", "12:00"),
         ("12", "12:00"),
-        ("8", "08:00"),
+        ("10", "10:00"),
+        ("9am", "09:00"),
         ("5", "20:00"),
         ("6:00 pm", "18:00"),
     ],

@@ -65,8 +65,8 @@ def test_family_and_onboarding_shape(family: Flow, onboarding: Flow) -> None:
     }
     assert family.step("whats_going_on").triage
     assert [choice.value for choice in onboarding.step("checkin_time").choices] == [
-        "08:00",
         "09:00",
+        "10:00",
         "12:00",
         "18:00",
         "20:00",

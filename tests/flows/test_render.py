@@ -92,8 +92,8 @@ def test_sms_choices_are_numbered(onboarding: Flow) -> None:
     rendered = render(question_at(onboarding, ["yes"]), buttons=False)
     assert rendered.text.splitlines() == [
         "What time of day works best for your check-in?",
-        "1) 8:00 am",
-        "2) 9:00 am",
+        "1) 9:00 am",
+        "2) 10:00 am",
         "3) 12:00 noon",
         "4) 6:00 pm",
         "5) 8:00 pm",
