@@ -582,6 +582,7 @@ async def test_serve_runs_a_checkin_over_telegram_and_stops_cleanly(
         "PEERLINE_TELEGRAM_TOKEN": TOKEN,
         "PEERLINE_TELEGRAM_API_URL": fake.url,
         "PEERLINE_TICK_SECONDS": "0.5",
+        "PEERLINE_QUIET_HOURS": "off",  # the check-in time below is 12 h from now, whatever hour that is
     }
 
     async def peerline(*args: str) -> None:
