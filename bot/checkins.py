@@ -39,6 +39,7 @@ _ROLE: dict[str, str] = {
     Role.FAMILY: "a family member",
     Role.PEER: "a peer",
     Role.SUPERVISOR: "a supervisor",
+    Role.ADMIN: "an admin",
 }
 
 
