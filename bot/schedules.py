@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from bot.people import FLOW_FOR_ROLE, UserError, check_checkin_time, check_timez
 from bot.schedule import ALL_DAYS, DEFAULT_QUIET, QuietHours, is_quiet_time, next_due, parse_days
 from storage.models import CheckinSchedule, Role
 from storage.repo import audit
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 
 async def update_schedule(
@@ -85,7 +88,8 @@ def check_offered_times(content: Content, quiet: QuietHours | None, flows_dir: P
     for flow in content.flows.values():
         if not flow.has_step("checkin_time"):
             continue
-        inside = [c.value for c in flow.step("checkin_time").choices if is_quiet_time(c.value, quiet)]
+        times = [c.value for c in flow.step("checkin_time").choices if _HHMM.fullmatch(c.value)]
+        inside = [t for t in times if is_quiet_time(t, quiet)]
         if inside:
             raise ContentError(
                 f"{flows_dir / (flow.id + '.yaml')}: checkin_time offers {', '.join(inside)}, inside "
