@@ -508,7 +508,10 @@ class Pipeline:
             signal = Signal.from_triage(result, inbound.text)
             key = reply_key([signal], family=False) or "crisis"
             promise = messages.text("promise_team", "en") if paged else ""
-            text = messages.text(key, "en", promise=promise)
+            # We do not know their language: the resources in Spanish too.
+            text = (
+                messages.text(key, "en", promise=promise) + "\n" + messages.text("crisis_stranger_es", "es")
+            )
             kind = MessageKind.CRISIS
             audit(
                 turn.s,
