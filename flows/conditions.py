@@ -45,7 +45,6 @@ class Op(StrEnum):
     UNCLEAR = "unclear"
 
 
-_PRETTY = {Op.GE: "≥", Op.LE: "≤", Op.GT: ">", Op.LT: "<", Op.EQ: "="}
 _NUMERIC = frozenset({Op.GE, Op.LE, Op.GT, Op.LT, Op.EQ})
 
 
@@ -72,14 +71,6 @@ class Condition:
         if isinstance(value, bool) or not isinstance(value, int) or self.number is None:
             return False
         return _compare(self.op, value, self.number)
-
-    def describe(self) -> str:
-        """Short human form for alert reasons: '≥8', 'yes', 'in a, b'."""
-        if self.op in _NUMERIC:
-            return f"{_PRETTY[self.op]}{self.number}"
-        if self.op is Op.IN:
-            return "one of " + ", ".join(self.values)
-        return self.op.value
 
 
 def _compare(op: Op, value: int, number: int) -> bool:

@@ -363,24 +363,32 @@ def _reask_hint(step: Step, locale: str) -> str:
     return f"{hint} {ui('hint_skip', locale)}" if step.optional else hint
 
 
+def scale_reason(name: str, value: int, top: int | None) -> str:
+    """'craving 9 of 10': a scale answer as alert reasons word it, whichever rule raised it."""
+    return f"{name} {value} of {top}" if top is not None else f"{name} {value}"
+
+
 def _reason(step: Step, value: AnswerValue, condition: Condition, raw: str = "") -> str:
-    """What a peer reads on the alert: 'craving 9/10 (≥8)', 'used since last check-in: yes'."""
+    """What a peer reads on the alert: 'craving 9 of 10', 'used since last check-in: yes'.
+
+    The rule's threshold is left out: the answer is what the peer acts on, and one wording for a
+    scale answer lets a trend rule about the same answer join it instead of repeating it."""
     if value is None:
         return f"{step.name}: no answer"
     if condition.op is Op.UNCLEAR:
         words = raw.strip()
-        words = words if len(words) <= _REASON_TEXT_LIMIT else words[: _REASON_TEXT_LIMIT - 1] + "…"
+        words = words if len(words) <= _REASON_TEXT_LIMIT else words[: _REASON_TEXT_LIMIT - 3] + "..."
         return f'{step.name}: uncertain answer, "{words}"'
 
     if isinstance(value, bool):
         return f"{step.name}: {'yes' if value else 'no'}"
     if step.type is StepType.SCALE:
-        return f"{step.name} {value}/{step.max} ({condition.describe()})"
+        return scale_reason(step.name, int(value), step.max)
     if step.type is StepType.CHOICE:
         labels = {choice.value: choice.label("en") for choice in step.choices}
         return f"{step.name}: {labels.get(str(value), str(value))}"
     text = str(value)
-    return f"{step.name}: {text[:_REASON_TEXT_LIMIT]}{'…' if len(text) > _REASON_TEXT_LIMIT else ''}"
+    return f"{step.name}: {text[:_REASON_TEXT_LIMIT]}{'...' if len(text) > _REASON_TEXT_LIMIT else ''}"
 
 
 def _flags(step: Step, value: AnswerValue, raw: str) -> list[Flagged]:

@@ -144,6 +144,14 @@ class _Reader:
             self.fail(f"{key}.{DEFAULT_LOCALE}", "missing English text")
         return MappingProxyType(texts)
 
+    def label(self, value: object, key: str) -> Mapping[str, str]:
+        """A step's name as staff read it: one word for every language, or per language."""
+        if value is None:
+            return MappingProxyType({})
+        if isinstance(value, str):
+            return MappingProxyType({DEFAULT_LOCALE: self.string(value, key)})
+        return self.texts(value, key)
+
     def duration(self, value: object, key: str) -> timedelta:
         try:
             return parse_duration(self.string(value, key))
@@ -216,7 +224,7 @@ class _Reader:
             rules=rules,
             triage=triage,
             sets_locale=sets_locale,
-            label=self.string(raw["label"], f"{key}.label") if "label" in raw else "",
+            labels=self.label(raw.get("label"), f"{key}.label"),
         )
         for i, branch in enumerate(branches):
             self.check_when(step, branch.when, f"{key}.branches[{i}].when")

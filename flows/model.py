@@ -89,7 +89,7 @@ class Branch:
 class Step:
     """One question. `triage` marks free-text steps whose text the host must run through triage;
     `sets_locale` a choice of language, whose answer is the language of everything after it;
-    `label` is a short English name used in alert reasons shown to the peer."""
+    `labels` name the step for staff (alert reasons, check-ins on a page), per language."""
 
     id: str
     type: StepType
@@ -104,7 +104,7 @@ class Step:
     rules: tuple[Rule, ...] = ()
     triage: bool = False
     sets_locale: bool = False
-    label: str = ""
+    labels: Mapping[str, str] = field(default_factory=_empty)
 
     def prompt(self, locale: str) -> str:
         return localised(self.prompts, locale)
@@ -114,8 +114,12 @@ class Step:
 
     @property
     def name(self) -> str:
-        """Human name of the step for alert reasons."""
-        return self.label or self.id.replace("_", " ")
+        """Human name of the step for alert reasons (stored, so in English)."""
+        return self.label_in("en")
+
+    def label_in(self, locale: str) -> str:
+        """What staff reading `locale` call this step: its label, never its id when it has none."""
+        return localised(self.labels, locale) or self.id.replace("_", " ")
 
 
 @dataclass(frozen=True, slots=True)

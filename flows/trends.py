@@ -16,8 +16,11 @@ from typing import Any
 
 import yaml
 
+from flows.engine import scale_reason
 from flows.severity import Severity
 from flows.triage import NO_FLAGS, LexiconError, Match, TriageResult
+
+CRAVING_MAX = 10  # the daily check-in's craving scale is 0-10 (the thresholds below assume it too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,8 @@ def assess_trends(
             and craving_today >= thresholds.craving_ceiling
             and "craving" not in already_flagged  # the check-in's own rule said it: "craving 8 of 10"
         ):
-            flag("craving_spike", f"craving {craving_today} (at or above {thresholds.craving_ceiling})")
+            # Worded as the check-in's own rule words it: the same answer reads the same everywhere.
+            flag("craving_spike", scale_reason("craving", craving_today, CRAVING_MAX))
     if mood_today is not None:
         usual = _usual([p.mood for p in window if p.mood is not None], thresholds)
         if usual is not None and usual - mood_today >= thresholds.mood_drop:

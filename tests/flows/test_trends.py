@@ -57,7 +57,7 @@ def test_craving_three_over_the_usual_is_a_spike() -> None:
 
 
 def test_craving_at_the_ceiling_flags_even_without_history() -> None:
-    assert assess(craving=8) == [("craving_spike", "craving 8 (at or above 8)")]
+    assert assess(craving=8) == [("craving_spike", "craving 8 of 10")]
     no_ceiling = TrendThresholds(craving_ceiling=None)
     assert assess(craving=10, thresholds=no_ceiling) == []
 
