@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,24 +37,6 @@ STAFF = (Role.PEER, Role.SUPERVISOR, Role.ADMIN)
 SCALES = ("mood", "craving")  # step ids of the daily check-in that CASELOAD shows as "latest"
 _NOT_CHECKINS = ("onboarding",)
 _SESSIONS_LOOKED_AT = 60
-
-_DAYS = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "es": ("lun", "mar", "mié", "jue", "vie", "sáb", "dom"),
-}
-_MONTHS = {
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
-}
-
-
-def when(instant: datetime, viewer: Person, *, time: bool = False) -> str:
-    """`Mon 2 Mar` (or `Mon 2 Mar 09:14`) in the viewer's time zone and language."""
-    local = instant.astimezone(ZoneInfo(viewer.timezone))
-    locale = viewer.locale if viewer.locale in _DAYS else "en"
-    text = f"{_DAYS[locale][local.weekday()]} {local.day} {_MONTHS[locale][local.month - 1]}"
-    return f"{text} {local:%H:%M}" if time else text
-
 
 # -- authorisation ----------------------------------------------------------------------------------
 
@@ -114,7 +95,8 @@ async def family_of(s: AsyncSession, pir_ids: Sequence[int], now: datetime) -> l
 class Checkin:
     at: datetime
     status: str  # completed, missed (nothing answered) or partial
-    answers: Mapping[str, Any]
+    answers: Mapping[str, Any]  # by step id
+    flow_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +149,7 @@ async def summary(s: AsyncSession, pir_id: int, recent: int = 3) -> Summary:
             status = "completed"
         else:
             status = "partial" if any(v is not None for v in given.values()) else "missed"
-        checkins.append(Checkin(session.updated_at, status, given))
+        checkins.append(Checkin(session.updated_at, status, given, session.flow_id))
     latest_rows = (
         await s.scalars(
             select(Answer)
@@ -183,7 +165,8 @@ async def summary(s: AsyncSession, pir_id: int, recent: int = 3) -> Summary:
     return Summary(tuple(checkins), streak, latest)
 
 
-def answer_text(value: Any, messages: Messages, locale: str) -> str:
+def answer_text(value: Any, messages: Messages, locale: str, *, chars: int = 60) -> str:
+    """An answer as staff read it: yes, no, skipped, a number, or a quote cut to `chars`."""
     if value is True:
         return messages.text("word_yes", locale)
     if value is False:
@@ -191,18 +174,7 @@ def answer_text(value: Any, messages: Messages, locale: str) -> str:
     if value is None:
         return messages.text("word_skipped", locale)
     text = str(value)
-    return repr(text if len(text) <= 60 else text[:57] + "...") if isinstance(value, str) else text
-
-
-def checkin_text(checkin: Checkin, viewer: Person, messages: Messages) -> str:
-    """`Mon 2 Mar: mood 2, craving 8, used yes` (or `Mon 2 Mar: missed`)."""
-    day = when(checkin.at, viewer)
-    if checkin.status == "missed":
-        return f"{day}: {messages.text('checkin_missed', viewer.locale)}"
-    parts = [f"{step} {answer_text(v, messages, viewer.locale)}" for step, v in checkin.answers.items()]
-    if checkin.status == "partial":
-        parts.append(messages.text("checkin_partial", viewer.locale))
-    return f"{day}: {', '.join(parts)}"
+    return repr(text if len(text) <= chars else text[: chars - 3] + "...") if isinstance(value, str) else text
 
 
 # -- reaching a person ------------------------------------------------------------------------------

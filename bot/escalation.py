@@ -15,13 +15,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.caseload import Summary, checkin_text, reach_text, summary
+from bot.caseload import Summary, reach_text, summary
 from bot.channels.base import Button
 from bot.content import Content
 from bot.oncall import last_resort, oncall
 from bot.outbox import queue_message
 from bot.peer_commands import Change, Result, ack_payload, done_payload
+from bot.reader import Reader
 from bot.schedule import next_due
+from bot.staff_texts import AlertFacts, Fit, StaffTexts, fit_page
 from flows.escalation import FALLBACK_TIERS, ChainState, EscalationPolicy, Tier
 from storage.models import (
     Alert,
@@ -34,7 +36,6 @@ from storage.models import (
 )
 from storage.repo import audit, identities_of
 
-ICONS = {"critical": "🚨", "high": "⚠️", "medium": "ℹ️"}
 Rows = tuple[tuple[Button, ...], ...]  # keyboard rows of an outbound message
 
 
@@ -305,9 +306,9 @@ class Escalation:
     ) -> None:
         alert = ctx.alert
         assert alert.id is not None and person.id is not None
-        with_buttons = self._buttons.get(identity.channel, False)
-        text = await self._render(s, ctx, person, headers, with_buttons=with_buttons)
-        rows = self.alert_buttons(alert.id, person.locale) if with_buttons else ()
+        reader = Reader.of(person, identity.channel, self._buttons)
+        text = await self._render(s, ctx, reader, headers)
+        rows = self.alert_buttons(alert.id, person.locale) if reader.buttons else ()
         message = queue_message(s, identity, text, MessageKind.ALERT, now, rows)
         if person.id not in alert.notified:
             alert.notified = [*alert.notified, person.id]
@@ -341,11 +342,15 @@ class Escalation:
         raised_by = await s.get(Person, alert.raised_by_id) if alert.raised_by_id is not None else None
         return _Context(alert, subject, raised_by, await team_of(s, subject.id), await summary(s, subject.id))
 
-    def _header(self, header: Header, locale: str) -> str:
+    @property
+    def staff_texts(self) -> StaffTexts:
+        return StaffTexts(self._content)
+
+    def _header(self, header: Header, reader: Reader) -> str:
         key, values = header
         if not key:
             return ""
-        messages = self._content.messages
+        messages, locale = self._content.messages, reader.locale
         shown = dict(values)
         if "tier" in shown:
             shown["tier"] = messages.text(f"tier_{shown['tier']}", locale)
@@ -365,45 +370,49 @@ class Escalation:
             shown["paged"] = ", ".join(p.name for p in paged) if paged else messages.text("nobody", locale)
         return messages.text(key, locale, **shown)
 
-    async def _render(
-        self, s: AsyncSession, ctx: _Context, viewer: Person, headers: Sequence[Header], *, with_buttons: bool
-    ) -> str:
-        """The page: why it reached you, who, severity, why, recent check-ins, streak, how to reach them."""
-        messages, locale, alert, subject = self._content.messages, viewer.locale, ctx.alert, ctx.subject
-        lines = [line for line in (self._header(h, locale) for h in headers) if line]
-        lines.append(self.alert_line(alert, subject, ctx.raised_by, locale))
-        recent = [checkin_text(c, viewer, messages) for c in ctx.summary.recent]
-        if recent:
-            lines.append(messages.text("alert_checkins", locale, checkins="; ".join(recent)))
-        else:
-            lines.append(messages.text("alert_no_checkins", locale))
-        lines.append(messages.text("alert_streak", locale, streak=ctx.summary.streak))
-        lines.append(
-            messages.text(
-                "alert_reach", locale, name=subject.name, how=await reach_text(s, subject, messages, locale)
-            )
-        )
-        if ctx.raised_by is not None and ctx.raised_by.id != subject.id:
-            how = await reach_text(s, ctx.raised_by, messages, locale)
-            lines.append(messages.text("alert_reach", locale, name=ctx.raised_by.name, how=how))
-        key = "alert_actions_buttons" if with_buttons else "alert_actions_text"
-        lines.append(messages.text(key, locale, alert_id=alert.id, name=subject.name))
-        return "\n".join(lines)
-
-    def alert_line(self, alert: Alert, subject: Person, raised_by: Person | None, locale: str) -> str:
-        """`🚨 CRITICAL alert #12: Alex (PIR)` and why."""
+    async def facts(
+        self,
+        s: AsyncSession,
+        alert: Alert,
+        subject: Person,
+        raised_by: Person | None,
+        reader: Reader,
+        seen: Summary | None = None,
+    ) -> AlertFacts:
+        """What staff texts say about `alert`, read for `reader` (how to reach people, in their words)."""
+        assert alert.id is not None
+        messages = self._content.messages
         family = raised_by is not None and raised_by.id != subject.id
-        return self._content.messages.text(
-            "alert_family" if family else "alert",
-            locale,
-            icon=ICONS.get(alert.severity, ""),
-            severity=alert.severity.upper(),
+        reach = [(subject.name, await reach_text(s, subject, messages, reader.locale))]
+        if family and raised_by is not None:
+            reach.append((raised_by.name, await reach_text(s, raised_by, messages, reader.locale)))
+        acker = await s.get(Person, alert.acknowledged_by) if alert.acknowledged_by is not None else None
+        return AlertFacts(
             alert_id=alert.id,
-            name=subject.name,
-            role=subject.role.upper(),
-            raised_by=raised_by.name if raised_by is not None else "",
-            reasons="; ".join(alert.reasons),
+            severity=alert.severity,
+            status=alert.status,
+            subject=subject.name,
+            role=subject.role,
+            reasons=tuple(alert.reasons),
+            created_at=alert.created_at,
+            raised_by=raised_by.name if family and raised_by is not None else None,
+            recent=seen.recent if seen else (),
+            streak=seen.streak if seen else 0,
+            reach=tuple(reach),
+            acknowledged_by=acker.name if acker is not None else None,
+            acknowledged_at=alert.acknowledged_at,
         )
+
+    async def _render(self, s: AsyncSession, ctx: _Context, reader: Reader, headers: Sequence[Header]) -> str:
+        """The page: why it reached you, who, severity, why, recent check-ins, streak, how to reach them."""
+        facts = await self.facts(s, ctx.alert, ctx.subject, ctx.raised_by, reader, ctx.summary)
+        return self.staff_texts.page(facts, reader, [self._header(h, reader) for h in headers])
+
+    async def alert_line(
+        self, s: AsyncSession, alert: Alert, subject: Person, raised_by: Person | None, reader: Reader
+    ) -> str:
+        """`🚨 CRITICAL alert #12: Alex (PIR)` and why."""
+        return self.staff_texts.alert_line(await self.facts(s, alert, subject, raised_by, reader), reader)
 
     # -- acknowledged alerts ------------------------------------------------------------------------
 
@@ -433,6 +442,7 @@ class Escalation:
                         ),
                     ),
                 )
+            text = Reader.of(acker, identity.channel, self._buttons).shape(text)
             queue_message(s, identity, text, MessageKind.ALERT, now, rows)
             alert.reminders = step.reminders
             alert.next_escalation_at = step.next_at
@@ -533,7 +543,10 @@ class Escalation:
                 name=subject.name,
                 reasons="; ".join(fresh or reasons),
             )
-            if alert.status == AlertStatus.OPEN and self._buttons.get(identity.channel, False):
+            reader = Reader.of(person, identity.channel, self._buttons)
+            if reader.sms:  # within two segments: the rest is a MORE away
+                text = fit_page([(reader.shape_page(text), Fit.CUT)])
+            if alert.status == AlertStatus.OPEN and reader.buttons:
                 return text, self.alert_buttons(alert_id, person.locale)  # still nobody's: one tap
             return text, ()
 
@@ -551,11 +564,11 @@ class Escalation:
         recipients = [*alert.notified, *([team.peer_id] if team and team.peer_id else [])]
         messages = self._content.messages
 
-        def compose(person: Person, _identity: ChannelIdentity) -> tuple[str, Rows]:
+        def compose(person: Person, identity: ChannelIdentity) -> tuple[str, Rows]:
             text = messages.text(key, person.locale, who=by.name, alert_id=alert.id, name=subject.name)
             if note:
                 text += " " + messages.text("team_note", person.locale, note=note)
-            return text, ()
+            return Reader.of(person, identity.channel, self._buttons).shape(text), ()
 
         told = await self._tell(s, alert, [pid for pid in recipients if pid != by.id], key, now, compose)
         return len(told)
@@ -627,13 +640,14 @@ class Escalation:
                 audit(s, now, "system", "alert.nobody_reachable", alert.person_id, alert_id=alert.id)
         messages = self._content.messages
         for person, identity, items in groups.values():
-            locale = person.locale
-            lines = [messages.text("digest_header", locale, count=len(items))]
-            lines += [
-                self.alert_line(alert, subject, raised_by, locale) for alert, subject, raised_by in items
+            reader = Reader.of(person, identity.channel, self._buttons)
+            listed = [
+                (await self.facts(s, alert, subject, raised_by, reader), "")
+                for alert, subject, raised_by in items
             ]
-            lines.append(messages.text("digest_footer", locale))
-            queue_message(s, identity, "\n".join(lines), MessageKind.ALERT, now)
+            footer = messages.text("digest_footer", reader.locale)
+            text = self.staff_texts.digest(listed, reader, footer=footer)
+            queue_message(s, identity, text, MessageKind.ALERT, now)
             audit(s, now, "system", "digest.sent", None, to=person.id, alerts=[a.id for a, _, _ in items])
         return len(groups)
 

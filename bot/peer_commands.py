@@ -25,19 +25,19 @@ from sqlmodel import col, select
 from bot.caseload import (
     STAFF,
     caseload,
-    checkin_text,
     family_of,
     on_team,
     open_alerts,
     reply_identity,
     summary,
-    when,
 )
 from bot.channels.base import Button
 from bot.content import Content
-from bot.names import candidates_text, match_name
+from bot.names import match_name
 from bot.outbox import queue_message
+from bot.reader import Reader, when
 from bot.schedule import local_date, next_due
+from bot.staff_texts import MORE_CHECKINS, CaseloadRow, StaffTexts
 from storage.models import (
     Alert,
     AlertStatus,
@@ -58,6 +58,9 @@ ALERT_PAYLOAD = "alert:"
 MAX_NOTE_MINUTES = 8 * 60  # one note is one contact; a longer day is several sessions
 UNIT_MINUTES = 15  # H0038 is billed in 15-minute units ...
 FIRST_UNIT_MINUTES = 8  # ... and a unit counts from more than half of one (the CMS midpoint rule)
+# The pipeline keeps a pressed button's payload beside its label in the message body ("No [used:no]"):
+# history shows what the person saw and chose, never the payload.
+_PAYLOAD_IN_BODY = re.compile(r"\s*\[[\w.-]+:[^\]\s]*\]$")
 
 
 def ack_payload(alert_id: int) -> str:
@@ -78,6 +81,7 @@ class Verb(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     DIGEST = "digest"
+    MORE = "more"
     COMMANDS = "commands"
 
 
@@ -87,6 +91,8 @@ _WORDS: dict[str, Verb] = {
     "resolve": Verb.DONE,
     "help": Verb.COMMANDS,
     "ayuda": Verb.COMMANDS,
+    "más": Verb.MORE,
+    "mas": Verb.MORE,
 }
 _METHODS: dict[str, ContactMethod] = {
     **{m.value: m for m in ContactMethod},
@@ -161,6 +167,8 @@ def looks_like_command(text: str, payload: str | None) -> bool:
         return not args and verb is not Verb.COMMANDS
     if verb is Verb.ACK:
         return not args or (len(args) == 1 and args[0].lstrip("#").isdigit())
+    if verb is Verb.MORE:
+        return len(args) == 1 and args[0].lstrip("#").isdigit()
     if verb is Verb.DONE:
         return bool(args) and args[0].lstrip("#").isdigit()
     if verb is Verb.NOTE:
@@ -205,6 +213,7 @@ class PeerCommands:
             Verb.PAUSE: self._pause,
             Verb.RESUME: self._pause,
             Verb.DIGEST: self._digest,
+            Verb.MORE: self._more,
             Verb.COMMANDS: self._commands,
         }
 
@@ -248,20 +257,28 @@ class PeerCommands:
         await self._send(run, self._content.messages.text(key, run.locale, **values), buttons)
 
     async def _send(self, run: _Run, text: str, buttons: Sequence[Sequence[Button]] = ()) -> None:
+        text = self._reader(run).shape(text)
         if queue_message(run.s, run.identity, text, MessageKind.REPLY, run.now, buttons) is not None:
             run.queued += 1
+
+    def _reader(self, run: _Run) -> Reader:
+        return Reader.of(run.sender, run.identity.channel, self._buttons)
+
+    @property
+    def _staff(self) -> StaffTexts:
+        return StaffTexts(self._content)
 
     def _text(self, run: _Run, key: str, **values: Any) -> str:
         return self._content.messages.text(key, run.locale, **values)
 
     # -- finding what a command is about, within the sender's care teams ----------------------------
 
-    async def _alert(self, run: _Run, ref: str) -> Alert | None:
+    async def _alert(self, run: _Run, ref: str, *, lock: bool = True) -> Alert | None:
         """Alert `ref` (`12` or `#12`) if the sender is on its PIR's care team; None otherwise, alike."""
         number = ref.strip().lstrip("#")
         if not number.isdigit():
             return None
-        alert = await run.s.get(Alert, int(number), with_for_update=True)
+        alert = await run.s.get(Alert, int(number), with_for_update=lock)
         assert run.sender.id is not None
         if alert is None or not await on_team(run.s, run.sender.id, alert.person_id):
             return None
@@ -292,11 +309,19 @@ class PeerCommands:
         if match.person is not None:
             return match.person, " ".join(words[match.used :])
         if match.ambiguous:
-            names = candidates_text(match.people, handle=True)
-            await self._say(run, "who_ambiguous", who=" ".join([first, *words[1 : match.used]]), names=names)
+            await self._ambiguous(run, " ".join([first, *words[1 : match.used]]), match.people)
             return None, ""
         await self._say(run, "who_unknown", who=words[0])
         return None, ""
+
+    async def _ambiguous(self, run: _Run, who: str, found: Sequence[Person]) -> None:
+        """People are told apart by their full names; only people who share one need their number."""
+        names = list(dict.fromkeys(p.name for p in found))
+        if len(names) > 1:
+            await self._say(run, "who_ambiguous", who=who, names=", ".join(names))
+            return
+        listed = ", ".join(f"{p.name} (@{p.id})" for p in found)
+        await self._say(run, "who_ambiguous_same", who=who, names=listed, id=found[0].id)
 
     # -- alerts -------------------------------------------------------------------------------------
 
@@ -375,18 +400,47 @@ class PeerCommands:
         if not alerts:
             await self._say(run, "digest_empty")
             return
-        lines = [self._text(run, "digest_header", count=len(alerts))]
+        reader = self._reader(run)
+        listed = []
         for alert in alerts:
             subject = await s.get(Person, alert.person_id)
             raised_by = await s.get(Person, alert.raised_by_id) if alert.raised_by_id else None
             assert subject is not None
-            line = self._escalation.alert_line(alert, subject, raised_by, run.locale)
+            facts = await self._escalation.facts(s, alert, subject, raised_by, reader)
+            note = ""
             if alert.status == AlertStatus.ACKNOWLEDGED:
-                by = await s.get(Person, alert.acknowledged_by) if alert.acknowledged_by else None
-                line += " " + self._text(run, "digest_acknowledged", who=by.name if by else "?")
-            lines.append(line)
-        lines.append(self._text(run, "digest_footer"))
-        await self._send(run, "\n".join(lines))
+                note = self._text(run, "digest_acknowledged", who=facts.acknowledged_by or "?")
+            listed.append((facts, note))
+        footer = self._text(run, "digest_footer")
+        await self._send(run, self._staff.digest(listed, reader, footer=footer))
+
+    async def _more(self, run: _Run) -> None:
+        """MORE <alert>: the whole alert, for a page that had to leave some of it out."""
+        s = run.s
+        ref = run.command.args.split()[0] if run.command.args.split() else ""
+        if not ref.lstrip("#").isdigit():
+            audit(s, run.now, run.actor, "peer.more", None, usage=True)
+            await self._say(run, "more_usage")
+            return
+        alert = await self._alert(run, ref, lock=False)
+        if alert is None:
+            audit(s, run.now, run.actor, "peer.more", None, alert_ref=ref, found=False)
+            await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
+            return
+        assert alert.id is not None
+        subject = await s.get(Person, alert.person_id)
+        raised_by = await s.get(Person, alert.raised_by_id) if alert.raised_by_id else None
+        assert subject is not None and subject.id is not None
+        reader = self._reader(run)
+        seen = await summary(s, subject.id, recent=MORE_CHECKINS)
+        facts = await self._escalation.facts(s, alert, subject, raised_by, reader, seen)
+        audit(s, run.now, run.actor, "peer.more", alert.person_id, alert_id=alert.id)
+        rows: tuple[tuple[Button, ...], ...] = ()
+        if reader.buttons and alert.status == AlertStatus.OPEN:
+            rows = self._escalation.alert_buttons(alert.id, run.locale)
+        elif reader.buttons and alert.status == AlertStatus.ACKNOWLEDGED:
+            rows = ((Button(self._text(run, "button_done"), done_payload(alert.id)),),)
+        await self._send(run, self._staff.full(facts, reader), rows)
 
     # -- seeing PIRs --------------------------------------------------------------------------------
 
@@ -401,53 +455,41 @@ class PeerCommands:
         alerts: dict[int, list[Alert]] = {}
         for alert in await open_alerts(s, [p.id for p, _ in pirs if p.id is not None]):
             alerts.setdefault(alert.person_id, []).append(alert)
-        lines = [self._text(run, "caseload_header", count=len(pirs))]
+        rows = []
         for pir, team in pirs:
             assert pir.id is not None
             facts = await summary(s, pir.id, recent=1)
-            last = facts.last
             role = (
-                ""
-                if team.peer_id == sender.id
-                else " "
-                + self._text(
-                    run, "caseload_as_backup" if team.backup_id == sender.id else "caseload_as_supervisor"
+                "" if team.peer_id == sender.id else "backup" if team.backup_id == sender.id else "supervisor"
+            )
+            rows.append(
+                CaseloadRow(
+                    name=pir.name,
+                    last=facts.last,
+                    streak=facts.streak,
+                    latest=dict(facts.latest),
+                    alerts=tuple((a.id, a.severity) for a in alerts.get(pir.id, []) if a.id is not None),
+                    role=role,
+                    paused=await self._paused(s, pir.id),
                 )
             )
-            mine = alerts.get(pir.id, [])
-            line = self._text(
-                run,
-                "caseload_line",
-                name=pir.name,
-                id=pir.id,
-                role=role,
-                last=when(last.at, sender)
-                + ("" if last.status == "completed" else f" ({self._text(run, 'checkin_' + last.status)})")
-                if last
-                else self._text(run, "never"),
-                streak=facts.streak,
-                mood=facts.latest.get("mood", "–"),
-                craving=facts.latest.get("craving", "–"),
-                alerts=", ".join(f"#{a.id} {a.severity.upper()}" for a in mine) or self._text(run, "none"),
-            )
-            if await self._paused(s, pir.id):
-                line += " " + self._text(run, "caseload_paused")
-            lines.append(line)
-        await self._send(run, "\n".join(lines))
+        page = run.command.args.split()[0] if run.command.args.split() else "1"
+        number = int(page) if page.isdigit() else 1
+        await self._send(run, self._staff.caseload(rows, self._reader(run), number))
 
     async def _history(self, run: _Run) -> None:
-        s, sender = run.s, run.sender
+        s = run.s
         pir, _ = await self._person(run, run.command.args)
         if pir is None or pir.id is None:
             audit(s, run.now, run.actor, "peer.history", None, found=False)
             return
         audit(s, run.now, run.actor, "peer.history", pir.id)
         facts = await summary(s, pir.id, recent=7)
-        lines = [self._text(run, "history_header", name=pir.name, id=pir.id, streak=facts.streak)]
+        reader = self._reader(run)
+        lines = [self._text(run, "history_header", name=pir.name, streak=facts.streak)]
         if await self._paused(s, pir.id):
             lines[0] += " " + self._text(run, "caseload_paused")
-        messages = self._content.messages
-        lines += [f"• {checkin_text(c, sender, messages)}" for c in facts.recent] or [
+        lines += [f"• {self._staff.checkin(c, reader)}" for c in facts.recent] or [
             self._text(run, "alert_no_checkins")
         ]
         alerts = (
@@ -458,17 +500,24 @@ class PeerCommands:
         if alerts:
             lines.append(self._text(run, "history_alerts"))
             for alert in alerts:
-                lines.append(
-                    f"• #{alert.id} {when(alert.created_at, sender)} {alert.severity.upper()} "
-                    f"{', '.join(alert.categories)}: {self._text(run, 'status_' + alert.status)}"
+                line = self._text(
+                    run,
+                    "history_alert",
+                    alert_id=alert.id,
+                    day=when(alert.created_at, reader),
+                    severity=self._staff.severity(alert.severity, reader),
+                    categories=", ".join(self._staff.category(c, reader) for c in alert.categories),
+                    status=self._text(run, "status_" + alert.status),
                 )
+                lines.append(f"• {line}")
         recent = await history(s, pir.id, limit=6)
         if recent:
             lines.append(self._text(run, "history_messages"))
             for message in reversed(recent):
                 arrow = "→" if message.direction == "out" else "←"
-                body = message.body if len(message.body) <= 80 else message.body[:77] + "..."
-                lines.append(f"• {when(message.created_at, sender, time=True)} {arrow} {body}")
+                body = _PAYLOAD_IN_BODY.sub("", message.body) if message.direction == "in" else message.body
+                body = body if len(body) <= 80 else body[:77] + "..."
+                lines.append(f"• {when(message.created_at, reader, time=True)} {arrow} {body}")
         notes = (
             await s.scalars(
                 select(ContactNote)

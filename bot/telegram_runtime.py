@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _EVERYONE = ("start", "stop", "help")
-_STAFF = ("ack", "done", "caseload", "history", "reply", "note", "pause", "resume", "commands")
+_STAFF = ("ack", "done", "more", "caseload", "history", "reply", "note", "pause", "resume", "commands")
 _LOCALES = ("en", "es")
 
 

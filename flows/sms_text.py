@@ -31,6 +31,7 @@ MULTI_GSM7 = 153
 SINGLE_UCS2 = 70
 MULTI_UCS2 = 67
 MAX_SEGMENTS = 2
+MAX_SEPTETS = MAX_SEGMENTS * MULTI_GSM7  # 306: what two concatenated GSM-7 segments carry
 
 # Characters word processors and phones put in text that have a plain GSM-7 equivalent (the same idea as
 # Twilio's Smart Encoding, done here so the count we log is the count that is billed).
@@ -57,6 +58,9 @@ _PUNCTUATION = {
     "\u2015": "-",  # horizontal bar
     "\u2212": "-",  # minus sign
     "\u2022": "-",  # bullet
+    "\u00b7": "-",  # middle dot
+    "\u2192": "->",  # →
+    "\u2190": "<-",  # ←
     "\u2026": "...",  # ellipsis
     "\u00a0": " ",  # no-break space
     "\u2002": " ",
@@ -183,3 +187,41 @@ def fit_sms(text: str, max_segments: int = MAX_SEGMENTS) -> str:
         if is_gsm7(candidate) and segments(candidate) <= max_segments:
             return candidate
     return plain
+
+
+def plain_gsm7(text: str) -> str:
+    """`text` with what GSM-7 cannot carry taken out where that loses nothing a reader needs: punctuation
+    made plain, accents folded, emoji dropped. Letters of other scripts stay (the text then stays UCS-2).
+
+    For texts the program writes to staff over SMS: an emoji there says nothing the words do not.
+    """
+    return drop_symbols(fold_accents(gsm_punctuation(text)))
+
+
+def force_gsm7(text: str) -> str:
+    """`plain_gsm7`, then any character still outside GSM-7 shown as '?': for texts that must be GSM-7
+    (an alert page over SMS, whose whole content is one MORE away)."""
+    return "".join(ch if ch in GSM7_BASIC or ch in GSM7_EXTENDED else "?" for ch in plain_gsm7(text))
+
+
+def septets(text: str) -> int:
+    """Length of a GSM-7 `text` in septets (extension characters count two)."""
+    return sum(_units(ch, Encoding.GSM7) for ch in text)
+
+
+def cut_to_septets(text: str, limit: int, more: str = "...") -> str:
+    """`text` cut at a word to at most `limit` septets, ending in `more` when it was cut."""
+    if septets(text) <= limit:
+        return text
+    room = limit - septets(more)
+    kept: list[str] = []
+    used = 0
+    for ch in text:
+        used += _units(ch, Encoding.GSM7)
+        if used > room:
+            break
+        kept.append(ch)
+    head = "".join(kept)
+    if " " in head[len(head) // 2 :]:
+        head = head[: head.rindex(" ")]
+    return head.rstrip(" ,;:") + more if room > 0 else ""

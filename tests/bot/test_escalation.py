@@ -298,7 +298,7 @@ async def test_a_page_over_a_channel_without_buttons_says_how_to_acknowledge(dri
     async with drive.app.db.transaction() as s:
         row = (await s.scalars(select(Outbox).where(col(Outbox.channel) == "sms"))).one()
     assert row.buttons == []
-    assert f"ACK {alert_id} to acknowledge · DONE {alert_id} <note> when resolved" in row.body
+    assert f"ACK {alert_id} to take it, DONE {alert_id} <note> when resolved" in row.body
     assert row.priority == 0
 
 

@@ -154,10 +154,8 @@ async def test_caseload_at_a_glance(drive: Driver) -> None:
         alex = await resolve(s, "Alex")
     await drive.say("sam", "CASELOAD")
     (text,) = drive.inbox()["sam"]
-    assert text.startswith("Your caseload (1)")
-    assert (
-        f"• Alex (@{alex.id}): Mon 2 Mar · streak 1 · mood 2 · craving 7 · alerts: #{alert_id} HIGH" in text
-    )
+    assert text.startswith("Your caseload (1, 1 needing attention first)")
+    assert f"• Alex: Mon 2 Mar · streak 1 · mood 2 · craving 7 · alerts: #{alert_id} HIGH" in text
     await drive.say("dana", "/caseload")
     assert "(you supervise)" in drive.inbox()["dana"][0]
     await drive.say("riley", "caseload")
@@ -179,9 +177,12 @@ async def test_history_of_one_pir(drive: Driver) -> None:
     await drive.say("sam", "HISTORY alex")
     (text,) = drive.inbox()["sam"]
     assert "check-in streak 2" in text
-    assert "Tue 3 Mar: mood 2, craving 9, used no, safety no, anything_else 'I had a rough night'" in text
+    assert (
+        "Tue 3 Mar: mood 2, craving 9, used since last check-in: no, "
+        "thoughts of suicide or wishing to be dead: no, note for the peer: 'I had a rough night'"
+    ) in text
     assert "Mon 2 Mar: mood 4, craving 3" in text
-    # The craving of 9 raised an alert, said once: the trend's own "at or above 8" would repeat it.
+    # The craving of 9 raised an alert, said once: the trend's own "craving 9 of 10" would repeat it.
     assert "#1 Tue 3 Mar HIGH craving: open" in text
     assert "#2" not in text
     assert "← I had a rough night" in text
@@ -249,7 +250,7 @@ async def test_reply_reaches_the_pir_attributed_to_the_peer_and_never_shows_the_
     assert all("+14155550100" not in t for t in inbox["alex"])  # Sam's own number never shows
     # The PIR's answer comes back to the peer, with how to reply
     await drive.say("alex", "thanks, I'm home now")
-    assert drive.inbox()["sam"][0].startswith("Alex (PIR) wrote: thanks, I'm home now\n↩️ @Alex")
+    assert drive.inbox()["sam"][0].startswith("Alex (PIR) wrote: thanks, I'm home now\nTo answer: @Alex")
 
 
 async def test_reply_goes_to_the_channel_the_pir_last_wrote_from(drive: Driver) -> None:
@@ -345,7 +346,7 @@ async def test_pause_and_resume_check_ins(drive: Driver) -> None:
     await drive.say("sam", "CASELOAD")
     assert "[check-ins paused]" in drive.inbox()["sam"][0]
     await drive.say("sam", "RESUME Alex")
-    assert drive.inbox() == {"sam": ["Daily check-ins for Alex are back on; next one Wed 4 Mar 09:00."]}
+    assert drive.inbox() == {"sam": ["Daily check-ins for Alex are back on; next one Wed 4 Mar 9:00 AM EST."]}
     await drive.at(48 * 60)
     assert "alex" in drive.inbox()
     assert await _sessions(drive) == 1
@@ -375,7 +376,7 @@ async def test_digest_lists_open_medium_alerts(drive: Driver) -> None:
 
 async def test_help_and_unknown_commands(drive: Driver) -> None:
     await drive.say("sam", "HELP")
-    assert "CASELOAD – your PIRs at a glance" in drive.inbox()["sam"][0]
+    assert "CASELOAD [page] – your PIRs at a glance" in drive.inbox()["sam"][0]
     await drive.say("sam", "/commands")
     assert "NOTE <name> <minutes>" in drive.inbox()["sam"][0]
     await drive.say("sam", "hello")
