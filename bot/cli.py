@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.errors import UserError
@@ -39,6 +41,7 @@ family_app = typer.Typer(help="Family links and consent.", no_args_is_help=True)
 checkin_app = typer.Typer(help="Check-ins.", no_args_is_help=True)
 scheduler_app = typer.Typer(help="The scheduler.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts.", no_args_is_help=True)
+messages_app = typer.Typer(help="Message texts.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Check-in schedules.", no_args_is_help=True)
 oncall_app = typer.Typer(
@@ -50,6 +53,7 @@ app.add_typer(family_app, name="family")
 app.add_typer(checkin_app, name="checkin")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(messages_app, name="messages")
 app.add_typer(db_app, name="db")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(oncall_app, name="oncall")
@@ -415,12 +419,19 @@ def schedule_set(
 # -- alerts and history ---------------------------------------------------------------------------
 
 
+async def _name_of(s: AsyncSession, person_id: int | None) -> str:
+    """A person as the CLI shows them: by name ('none' when nobody is assigned)."""
+    person = await s.get(Person, person_id) if person_id is not None else None
+    return person.name if person is not None else "none"
+
+
 @alerts_app.command("list")
 def alerts_list(
     all_: Annotated[bool, typer.Option("--all", help="Include resolved alerts")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List open and acknowledged alerts (newest first)."""
+    """List open and acknowledged alerts (newest first), people by name, times in the program's zone."""
+    from bot.reader import clock_time  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:
@@ -429,19 +440,21 @@ def alerts_list(
                 query = query.where(col(Alert.status) != AlertStatus.RESOLVED)
             rows = (await s.scalars(query)).all()
             audit(s, a.clock.now(), "cli", "alerts.listed", None, count=len(rows))
-            return [r.model_dump() for r in rows]
+            return [{**r.model_dump(), "person": await _name_of(s, r.person_id)} for r in rows]
 
     rows = run_with_app(work, channels=False)
-    table = Table("id", "person", "severity", "status", "level", "categories", "created")
+    zone = _settings().default_timezone
+    table = Table("id", "person", "severity", "status", "level", "categories", f"created ({zone})")
     for r in rows:
+        local = r["created_at"].astimezone(ZoneInfo(zone))
         table.add_row(
             str(r["id"]),
-            str(r["person_id"]),
+            r["person"],
             r["severity"],
             r["status"],
             str(r["escalation_level"]),
             ", ".join(r["categories"]),
-            str(r["created_at"])[:19],
+            f"{local:%Y-%m-%d} {clock_time(r['created_at'], zone, 'en')}",
         )
     emit(as_json, rows, table)
 
@@ -469,6 +482,28 @@ def history_cmd(
             str(r["created_at"])[:19], r["direction"], r["channel"], r["kind"], r["status"], r["body"]
         )
     emit(as_json, rows, table)
+
+
+# -- message texts --------------------------------------------------------------------------------
+
+
+@messages_app.command("catalogue")
+def messages_catalogue(as_json: JsonOpt = False) -> None:
+    """Every message text, per language x channel x audience, as its reader gets it."""
+    from bot.catalogue import catalogue, render_text  # noqa: PLC0415
+    from bot.content import Content, ContentError  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        content = Content.load(settings.config_dir)
+    except ContentError as exc:
+        fail(str(exc))
+        raise
+    entries = catalogue(content, program=settings.program_name, support=settings.support_contact)
+    if as_json:
+        emit(True, [entry.as_dict() for entry in entries])
+    else:
+        sys.stdout.write(render_text(entries))
 
 
 # -- triage ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.audience import audience_text
 from bot.caseload import (
     STAFF,
     caseload,
@@ -254,7 +255,11 @@ class PeerCommands:
     async def _say(
         self, run: _Run, key: str, buttons: Sequence[Sequence[Button]] = (), **values: Any
     ) -> None:
-        await self._send(run, self._content.messages.text(key, run.locale, **values), buttons)
+        # The wording for staff on this channel where there is one (`peer_commands_sms`: short for SMS).
+        text = audience_text(
+            self._content.messages, key, run.sender.role, run.identity.channel, run.locale, **values
+        )
+        await self._send(run, text, buttons)
 
     async def _send(self, run: _Run, text: str, buttons: Sequence[Sequence[Button]] = ()) -> None:
         text = self._reader(run).shape(text)

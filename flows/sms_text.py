@@ -168,8 +168,16 @@ def _is_symbol(ch: str) -> bool:
 
 
 def drop_symbols(text: str) -> str:
-    """Emoji and pictographs outside GSM-7 removed, with the space they leave behind."""
-    kept = "".join(ch for ch in text if ch in GSM7_BASIC or ch in GSM7_EXTENDED or not _is_symbol(ch))
+    """Emoji and pictographs outside GSM-7 removed, with the space they leave behind.
+
+    A character followed by the emoji presentation selector (U+FE0F) is an emoji whatever its
+    category: ℹ️ is a letter to Unicode ("information source", Ll) and an icon to its reader.
+    """
+    kept = "".join(
+        ch
+        for ch, after in zip(text, [*text[1:], ""], strict=True)
+        if ch in GSM7_BASIC or ch in GSM7_EXTENDED or not (_is_symbol(ch) or after == "\ufe0f")
+    )
     return "\n".join(re.sub(r" {2,}", " ", line).strip(" ") for line in kept.split("\n"))
 
 

@@ -23,6 +23,7 @@ from bot.triage import Alerting, Signal
 from flows.severity import Severity
 from flows.sms_text import MAX_SEGMENTS, encoding, segment_info
 from storage.models import Alert, FlowSession, Role, SessionStatus, ShareScope
+from tests.bot.careteam import Driver, raise_alert
 from tests.fakes.sms_world import SmsWorld, sms_world
 
 ALEX = "+12025550143"
@@ -212,3 +213,58 @@ async def raise_about(app: App, s: AsyncSession, name: str) -> None:
         session_id=None,
         reply_to=None,
     )
+
+
+# -- on a channel with buttons (the console stands in for Telegram) ------------------------------------
+
+
+async def _checkin_by_buttons(drive: Driver) -> None:
+    async with drive.app.db.transaction() as s:
+        alex = await resolve(s, "Alex")
+        await start_checkin(s, drive.app.content, alex, "daily_checkin", drive.clock.now(), drive.app.buttons)
+    for label, payload in (("2", "mood:2"), ("9", "craving:9"), ("No", "used:no"), ("No", "safety:no")):
+        await drive.say("alex", label, payload)
+    await drive.say("alex", "SKIP")
+    drive.inbox()
+
+
+async def test_history_names_steps_and_categories_in_words_and_times_in_the_readers_zone(
+    drive: Driver,
+) -> None:
+    await _checkin_by_buttons(drive)
+    async with drive.app.db.transaction() as s:
+        dana = await resolve(s, "Dana")
+        dana.locale, dana.timezone = "es", "Europe/Madrid"
+    await drive.say("sam", "HISTORY Alex")
+    (text,) = drive.inbox()["sam"]
+    for leak in ("used:no", "[", "use_more", "anything_else", "craving_spike", "@"):
+        assert leak not in text, (leak, text)
+    assert "craving 9, used since last check-in: no" in text
+    assert "HIGH craving, craving above the usual: open" in text
+    assert "• Mon 2 Mar 9:00 AM EST ← No\n" in text  # the button pressed, as Alex saw it
+    await drive.say("dana", "HISTORY Alex")
+    (texto,) = drive.inbox()["dana"]
+    assert "ganas de consumir 9, consumió desde el último check-in: no" in texto
+    assert "ALTA ganas de consumir, ganas por encima de lo habitual: abierta" in texto
+    assert "• lun 2 mar 15:00 CET ← No\n" in texto
+
+
+async def test_more_on_telegram_has_everything_and_the_buttons(drive: Driver) -> None:
+    await _checkin_by_buttons(drive)
+    alert_id = await raise_alert(drive.app, Severity.CRITICAL, reason="wrote 'I want to end it all 💔'")
+    drive.inbox()
+    await drive.say("sam", f"/more {alert_id}")
+    (reply,) = drive.console.take("sam")
+    assert reply.text.startswith(f"🚨 CRITICAL alert #{alert_id}: Alex (PIR)\nStatus: open, raised Mon 2 Mar")
+    assert "- wrote 'I want to end it all 💔'" in reply.text  # nothing taken out on Telegram
+    assert "Check-in streak: 1 in a row." in reply.text
+    assert [[b.payload for b in row] for row in reply.buttons] == [
+        [f"alert:ack:{alert_id}", f"alert:done:{alert_id}"]
+    ]
+    await drive.say("sam", f"ACK {alert_id}")
+    drive.inbox()
+    await drive.say("riley", f"more #{alert_id}")
+    (text,) = drive.inbox()["riley"]
+    assert "Acknowledged by Sam, Mon 2 Mar 9:00 AM EST." in text
+    await drive.say("pat", f"MORE {alert_id}")  # not on Alex's team: as if it did not exist
+    assert drive.inbox() == {"pat": [f"No alert #{alert_id} on your caseload."]}

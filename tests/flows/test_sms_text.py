@@ -11,9 +11,15 @@ from flows.sms_text import (
     GSM7_EXTENDED,
     Encoding,
     SegmentInfo,
+    cut_to_septets,
+    drop_symbols,
     fit_sms,
+    force_gsm7,
+    is_gsm7,
+    plain_gsm7,
     segment_info,
     segments,
+    septets,
     split_segments,
 )
 
@@ -115,3 +121,34 @@ def test_fitting_never_cuts_a_message_that_cannot_fit() -> None:
     text = "Call or text 988 now. " * 20  # 440 characters of GSM-7: three segments whatever we do
     assert fit_sms(text) == text
     assert segments(fit_sms(text)) == 3
+
+
+# -- staff texts: plain GSM-7 always, cut only where told ---------------------------------------------
+
+
+def test_plain_gsm7_takes_out_emoji_and_folds_accents_even_when_the_text_would_fit() -> None:
+    assert (
+        plain_gsm7("🚨 Alerta CRÍTICA #12: Ramón · “ya no puedo” 💔")
+        == 'Alerta CRITICA #12: Ramon - "ya no puedo"'
+    )
+    assert plain_gsm7("é ñ ü stay") == "é ñ ü stay"
+    assert plain_gsm7("Ольга") == "Ольга"  # letters of another script are the reader's business
+
+
+def test_an_emoji_is_an_emoji_whatever_unicode_calls_its_base() -> None:
+    assert drop_symbols("ℹ️ For your information") == "For your information"  # ℹ is a letter (Ll)
+    assert drop_symbols("ℹ alone stays") == "ℹ alone stays"
+
+
+def test_force_gsm7_shows_what_cannot_be_carried_as_a_question_mark() -> None:
+    text = force_gsm7("Ольга wrote “I’m done” 😞")
+    assert is_gsm7(text) and text == '????? wrote "I\'m done"'
+
+
+def test_cutting_to_septets_ends_at_a_word_and_says_so() -> None:
+    text = "wrote: 'I have the pills my doctor gave me and I want to end it all tonight'"
+    cut = cut_to_septets(text, 40)
+    assert septets(cut) <= 40 and cut.endswith("...") and text.startswith(cut.removesuffix("..."))
+    assert cut == "wrote: 'I have the pills my doctor..."
+    assert cut_to_septets(text, 200) == text
+    assert septets("[x]") == 5  # brackets are escape pairs

@@ -1,0 +1,375 @@
+"""The message catalogue: every message text, per language x channel x audience, as its reader gets it.
+
+`peerline messages catalogue` prints it for a human read-through; a test reads every entry for what
+must never be in one (internal ids, SMS compliance words on Telegram, alert pages over two segments).
+Each message is shown in the wording its reader gets (`bot.audience.variants`: `opted_in_family_sms`
+for a family member on SMS), filled with sample values; composed staff texts (alert pages, MORE,
+CASELOAD, the digest) are written by the same code as in production, from sample facts. SMS entries are
+what the SMS channel sends (`fit_sms`), so their segment counts are what Twilio bills.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bot.audience import variants
+from bot.caseload import Checkin
+from bot.content import LOCALES, Content
+from bot.reader import Reader
+from bot.staff_texts import AlertFacts, CaseloadRow, StaffTexts
+from bot.triage import Signal
+from flows.sms_text import fit_sms, segment_info
+from storage.models import ChannelName, Role
+
+CHANNELS = (ChannelName.SMS, ChannelName.TELEGRAM)
+
+
+class Audience(StrEnum):
+    PIR = "pir"
+    FAMILY = "family"
+    STAFF = "staff"
+    ANYONE = "anyone"  # whoever writes: a PIR, a family member, a stranger, staff
+
+
+# Who reads each template; every key not named here is a staff text.
+_AUDIENCE: dict[str, Audience] = {
+    **dict.fromkeys(
+        (
+            "unknown_sender",
+            "relay_sent",
+            "relay_no_peer",
+            "opted_out",
+            "opted_in",
+            "help",
+            "stale_button",
+            "crisis",
+            "crisis_overdose",
+            "possible_crisis",
+            "crisis_no_peer",
+            "invite_invalid",
+            "peer_command_refused",
+            "command_start",
+            "command_stop",
+            "command_help",
+        ),
+        Audience.ANYONE,
+    ),
+    "peer_reply": Audience.PIR,
+    **dict.fromkeys(("crisis_other", "possible_crisis_other", "peer_reply_family"), Audience.FAMILY),
+}
+_READERS = {Audience.PIR: Role.PIR, Audience.FAMILY: Role.FAMILY, Audience.STAFF: Role.PEER}
+_VARIANTS = ("_staff_sms", "_family_sms", "_staff", "_family", "_sms")  # bot.audience.variants
+# Staff texts other modules queue as written (the SMS channel still fits them to two segments if it can);
+# the rest are written for the reader's channel (`Reader.shape`: plain GSM-7 over SMS).
+SENT_AS_WRITTEN = frozenset(
+    {
+        "relay_to_peer",
+        "relay_to_peer_family",
+        "peer_told_opt_out",
+        "peer_told_unreachable",
+        "supervisor_told_staff_opt_out",
+        "stranger_in_crisis",
+        "maybe_stop",
+        "opted_in",
+        "opted_out",
+        "help",
+    }
+)
+# Sent unprompted, or to someone who may not know the sender: they open with the program's name.
+HEADED = ("unknown_sender", "opted_out", "opted_in", "help")
+# Pieces of other texts (words, labels, fragments), listed so they are read too.
+_PART_PREFIXES = (
+    "tier_",
+    "why_",
+    "word_",
+    "reach_",
+    "status_",
+    "category_",
+    "severity_",
+    "checkin_",
+    "button_",
+    "caseload_as_",
+)
+_PARTS = frozenset(
+    {
+        "never",
+        "none",
+        "nobody",
+        "skipped_one",
+        "crisis_no_peer",
+        "team_note",
+        "digest_acknowledged",
+        "caseload_paused",
+        "caseload_scales_sms",
+        "caseload_ok_head_sms",
+        "caseload_ok_sms",
+        "alert_why",
+        "alert_checkins",
+        "alert_checkin_sms",
+        "alert_no_checkins",
+        "alert_streak",
+        "alert_reach",
+        "alert_actions_text",
+        "alert_actions_buttons",
+        "more_status",
+        "more_acknowledged",
+        "more_why",
+        "more_checkins",
+        "history_alert",
+        "alert",
+        "alert_family",
+        "caseload_line",
+        "caseload_line_sms",
+    }
+)
+
+SAMPLES: dict[str, Any] = {
+    "program": "Peerline",
+    "support": "Sam, 202-555-0101",
+    "alert_id": 12,
+    "alerts": "#12 HIGH",
+    "at": "Mon 2 Mar 9:30 AM CST",
+    "attention": 3,
+    "categories": "use, craving",
+    "channel": "SMS",
+    "checkin": "Mon 2 Mar: mood 2, craving 9",
+    "checkins": "Mon 2 Mar: mood 2, craving 9",
+    "code": "H0038",
+    "count": 3,
+    "craving": 9,
+    "date": "2026-03-02",
+    "day": "Mon 2 Mar",
+    "how": "phone +12025550143",
+    "icon": "⚠️",
+    "id": 7,
+    "last": "Mon 2 Mar",
+    "method": "phone",
+    "minutes": 25,
+    "mood": 2,
+    "n": 1,
+    "name": "Alex",
+    "names": "Alex Rivera, Alex Moreno",
+    "next": "Tue 3 Mar 9:30 AM CST",
+    "note": "talked, she is safe",
+    "page": 2,
+    "pages": 4,
+    "paged": "Dana",
+    "peer": "Sam",
+    "phone": "+12025550143",
+    "pir": "Alex",
+    "raised_by": "Jordan",
+    "reasons": "craving 9 of 10; used since last check-in: yes",
+    "ref": 99,
+    "role": "PIR",
+    "severity": "HIGH",
+    "skipped": "the backup peer Riley (opted out)",
+    "status": "open",
+    "streak": 4,
+    "text": "can you call me after work?",
+    "tier": "backup peer",
+    "times": 3,
+    "units": 2,
+    "who": "Sam",
+    "why": "opted out",
+}
+
+# A hard week, as people write it (emoji, curly quotes, long notes), for the composed pages.
+SAMPLE_CRISIS = (
+    "I can’t do this anymore. I have the pills my doctor gave me and I want to end it all tonight, "
+    "I’m sorry for everything 💔💔"
+)
+_NOW = datetime(2026, 3, 5, 14, 0, tzinfo=UTC)
+SAMPLE_CHECKINS = (
+    Checkin(
+        _NOW - timedelta(days=1),
+        "completed",
+        {"mood": 1, "craving": 10, "used": True, "use_more": None, "safety": False, "anything_else": None},
+        "daily_checkin",
+    ),
+    Checkin(
+        _NOW - timedelta(days=2),
+        "completed",
+        {
+            "mood": 3,
+            "craving": 6,
+            "used": False,
+            "safety": False,
+            "anything_else": "rough night, couldn't sleep, my sponsor is out of town this week",
+        },
+        "daily_checkin",
+    ),
+    Checkin(_NOW - timedelta(days=3), "missed", {}, "daily_checkin"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    key: str  # a message key, or `page:<name>` for a composed staff text
+    audience: Audience
+    locale: str
+    channel: str
+    text: str
+    part: bool = False  # a piece of other texts (a word, a label, one line of a page)
+
+    def as_dict(self) -> dict[str, Any]:
+        info = segment_info(self.text)
+        sms = self.channel == ChannelName.SMS
+        return {
+            "key": self.key,
+            "audience": str(self.audience),
+            "locale": self.locale,
+            "channel": self.channel,
+            "part": self.part,
+            "text": self.text,
+            "encoding": str(info.encoding) if sms else None,
+            "segments": info.segments if sms else None,
+        }
+
+
+def audience(key: str) -> Audience:
+    """Who reads `key` (a message whose variants are written for each audience: anyone)."""
+    return _AUDIENCE.get(key, Audience.STAFF)
+
+
+def base_of(key: str, keys: frozenset[str]) -> str | None:
+    """The message `key` is a variant of (`opted_in` for `opted_in_family_sms`), or None."""
+    for suffix in _VARIANTS:
+        if key.endswith(suffix) and key.removesuffix(suffix) in keys:
+            return key.removesuffix(suffix)
+    return None
+
+
+def is_part(key: str) -> bool:
+    return key in _PARTS or key.startswith(_PART_PREFIXES)
+
+
+def _channels_of(key: str) -> tuple[str, ...]:
+    if key.startswith(("command_", "button_")) or key == "alert_actions_buttons":
+        return (ChannelName.TELEGRAM,)
+    if key.endswith("_sms") or key == "alert_actions_text":  # an SMS-only piece of a page
+        return (ChannelName.SMS,)
+    return CHANNELS
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def catalogue(content: Content, *, program: str = "Peerline", support: str = "") -> list[Entry]:
+    """Every template and composed staff text, in every language, on every channel it goes out on."""
+    values = {**SAMPLES, "program": program, "support": support or SAMPLES["support"]}
+    messages = content.messages
+    entries: list[Entry] = []
+    keys = frozenset(messages.by_locale["en"])
+    for key in messages.by_locale["en"]:
+        if base_of(key, keys) is not None:
+            continue  # shown where its reader gets it, under the message it is a variant of
+        whom = audience(key)
+        readers = (Audience.PIR, Audience.FAMILY, Audience.STAFF) if whom is Audience.ANYONE else (whom,)
+        for locale in LOCALES:
+            for channel in _channels_of(key):
+                reader = Reader(locale, "America/Chicago", channel, buttons=channel != ChannelName.SMS)
+                for who in readers:
+                    chosen = next(v for v in variants(key, _READERS[who], channel) if messages.has(v))
+                    text = messages.text(chosen, locale, **values)
+                    if who is Audience.STAFF and key not in SENT_AS_WRITTEN:
+                        text = reader.shape(text)
+                    entry = Entry(chosen, who, locale, channel, _sent(text, channel), is_part(key))
+                    if entry not in entries[-len(readers) :]:
+                        entries.append(entry)
+    entries += list(_pages(content))
+    return entries
+
+
+def _sent(text: str, channel: str) -> str:
+    return fit_sms(text) if channel == ChannelName.SMS else text
+
+
+def sample_alert(content: Content, *, family: bool = False) -> AlertFacts:
+    """A critical alert after a hard week: the crisis reason triage really writes, three check-ins."""
+    result = content.triage.assess(SAMPLE_CRISIS, "en")
+    reasons = Signal.from_triage(result, SAMPLE_CRISIS).reasons
+    reach = [("Alex", "phone +12025550143, telegram")]
+    if family:
+        reach.append(("Jordan", "phone +12025550188"))
+    return AlertFacts(
+        alert_id=12,
+        severity="critical",
+        status="open",
+        subject="Alex",
+        role="pir",
+        reasons=(*reasons, "craving 10 of 10", "used since last check-in: yes"),
+        created_at=_NOW,
+        raised_by="Jordan" if family else None,
+        recent=SAMPLE_CHECKINS,
+        streak=0,
+        reach=tuple(reach),
+    )
+
+
+def sample_caseload(size: int = 40) -> list[CaseloadRow]:
+    """`size` PIRs: two with open alerts, three who missed their last check-in, the rest on track."""
+    first = ("Alex", "Blair", "Casey", "Devon", "Emery", "Finley", "Gray", "Harper", "Indy", "Jesse")
+    last = ("Rivera", "Moreno", "Nguyen", "Okafor")
+    rows = []
+    for n in range(size):
+        status = "missed" if n in (3, 11, 25) else "completed"
+        rows.append(
+            CaseloadRow(
+                name=f"{first[n % len(first)]} {last[n // len(first) % len(last)]}",
+                last=Checkin(_NOW - timedelta(days=1), status, {}, "daily_checkin"),
+                streak=0 if status == "missed" else n % 9 + 1,
+                latest={"mood": n % 5 + 1, "craving": n % 11},
+                alerts=((12, "critical"),) if n == 7 else ((9, "high"),) if n == 19 else (),
+                role="backup" if n == 30 else "",
+            )
+        )
+    return rows
+
+
+def _pages(content: Content) -> Iterator[Entry]:
+    staff = StaffTexts(content)
+    critical, family = sample_alert(content), sample_alert(content, family=True)
+    digest = AlertFacts(
+        alert_id=9,
+        severity="medium",
+        status="open",
+        subject="Blair",
+        role="pir",
+        reasons=("3 check-ins missed in a row",),
+        created_at=_NOW,
+    )
+    for locale in LOCALES:
+        for channel in CHANNELS:
+            reader = Reader(locale, "America/Chicago", channel, buttons=channel != ChannelName.SMS)
+            escalated = content.messages.text("alert_escalated", locale, tier="backup peer", minutes=5)
+            texts = {
+                "page:alert": staff.page(critical, reader),
+                "page:alert_family": staff.page(family, reader),
+                "page:alert_escalated": staff.page(critical, reader, [escalated]),
+                "page:more": staff.full(critical, reader),
+                "page:caseload": staff.caseload(sample_caseload(), reader),
+                **({"page:caseload_2": staff.caseload(sample_caseload(), reader, 2)} if reader.sms else {}),
+                "page:digest": staff.digest(
+                    [(digest, "")] * 6, reader, footer=content.messages.text("digest_footer", locale)
+                ),
+            }
+            for key, text in texts.items():
+                yield Entry(key, Audience.STAFF, locale, channel, _sent(text, channel))
+
+
+def render_text(entries: list[Entry]) -> str:
+    """The catalogue for reading: one block per entry, SMS entries with their encoding and segments."""
+    blocks = []
+    for entry in entries:
+        facts = entry.as_dict()
+        cost = f", {facts['encoding']}, {facts['segments']} segment(s)" if facts["segments"] else ""
+        part = ", part" if entry.part else ""
+        head = f"== {entry.key} [{entry.audience}{part}] {entry.locale} {entry.channel}{cost}"
+        blocks.append(f"{head}\n{entry.text}")
+    return "\n\n".join(blocks) + "\n"
