@@ -290,13 +290,19 @@ def _sent(text: str, channel: str) -> str:
     return fit_sms(text) if channel == ChannelName.SMS else text
 
 
-def sample_alert(content: Content, *, family: bool = False) -> AlertFacts:
+def sample_alert(content: Content, locale: str, *, family: bool = False) -> AlertFacts:
     """A critical alert after a hard week: the crisis reason triage really writes, three check-ins."""
     result = content.triage.assess(SAMPLE_CRISIS, "en")
     reasons = Signal.from_triage(result, SAMPLE_CRISIS).reasons
-    reach = [("Alex", "phone +12025550143, telegram")]
+    messages = content.messages
+
+    def phone(number: str) -> str:
+        return messages.text("reach_phone", locale, phone=number)
+
+    telegram = messages.text("reach_channel", locale, channel="telegram")
+    reach = [("Alex", f"{phone('+12025550143')}, {telegram}")]
     if family:
-        reach.append(("Jordan", "phone +12025550188"))
+        reach.append(("Jordan", phone("+12025550188")))
     return AlertFacts(
         alert_id=12,
         severity="critical",
@@ -334,7 +340,6 @@ def sample_caseload(size: int = 40) -> list[CaseloadRow]:
 
 def _pages(content: Content) -> Iterator[Entry]:
     staff = StaffTexts(content)
-    critical, family = sample_alert(content), sample_alert(content, family=True)
     digest = AlertFacts(
         alert_id=9,
         severity="medium",
@@ -347,7 +352,9 @@ def _pages(content: Content) -> Iterator[Entry]:
     for locale in LOCALES:
         for channel in CHANNELS:
             reader = Reader(locale, "America/Chicago", channel, buttons=channel != ChannelName.SMS)
-            escalated = content.messages.text("alert_escalated", locale, tier="backup peer", minutes=5)
+            critical, family = sample_alert(content, locale), sample_alert(content, locale, family=True)
+            tier = content.messages.text("tier_backup", locale)
+            escalated = content.messages.text("alert_escalated", locale, tier=tier, minutes=5)
             texts = {
                 "page:alert": staff.page(critical, reader),
                 "page:alert_family": staff.page(family, reader),
