@@ -50,7 +50,10 @@ _AUDIENCE: dict[str, Audience] = {
             "crisis",
             "crisis_overdose",
             "possible_crisis",
-            "crisis_no_peer",
+            "safety_unclear",
+            "use_support",
+            "promise_peer",
+            "promise_team",
             "invite_invalid",
             "peer_command_refused",
             "command_start",
@@ -60,7 +63,16 @@ _AUDIENCE: dict[str, Audience] = {
         Audience.ANYONE,
     ),
     "peer_reply": Audience.PIR,
-    **dict.fromkeys(("crisis_other", "possible_crisis_other", "peer_reply_family"), Audience.FAMILY),
+    **dict.fromkeys(
+        (
+            "crisis_other",
+            "possible_crisis_other",
+            "use_support_other",
+            "peer_reply_family",
+            "promise_peer_family",
+        ),
+        Audience.FAMILY,
+    ),
 }
 _READERS = {Audience.PIR: Role.PIR, Audience.FAMILY: Role.FAMILY, Audience.STAFF: Role.PEER}
 _VARIANTS = ("_staff_sms", "_family_sms", "_staff", "_family", "_sms")  # bot.audience.variants
@@ -84,6 +96,7 @@ SENT_AS_WRITTEN = frozenset(
 HEADED = ("unknown_sender", "opted_out", "opted_in", "help")
 # Pieces of other texts (words, labels, fragments), listed so they are read too.
 _PART_PREFIXES = (
+    "channel_",
     "tier_",
     "why_",
     "word_",
@@ -101,7 +114,9 @@ _PARTS = frozenset(
         "none",
         "nobody",
         "skipped_one",
-        "crisis_no_peer",
+        "promise_peer",
+        "promise_peer_family",
+        "promise_team",
         "team_note",
         "digest_acknowledged",
         "caseload_paused",
@@ -131,6 +146,7 @@ _PARTS = frozenset(
 SAMPLES: dict[str, Any] = {
     "program": "Peerline",
     "support": "Sam, 202-555-0101",
+    "address": "+13105550100",
     "alert_id": 12,
     "alerts": "#12 HIGH",
     "at": "Mon 2 Mar 9:30 AM CST",
@@ -162,6 +178,7 @@ SAMPLES: dict[str, Any] = {
     "peer": "Sam",
     "phone": "+12025550143",
     "pir": "Alex",
+    "promise": "I'm letting your peer Sam know right now.",
     "raised_by": "Jordan",
     "reasons": "craving 9 of 10; used since last check-in: yes",
     "ref": 99,

@@ -384,7 +384,7 @@ async def raise_alert_without_drain(app: App) -> None:
 
 
 async def test_a_new_signal_joins_the_open_alert_and_its_one_chain(drive: Driver) -> None:
-    first = await raise_alert(drive.app, Severity.HIGH, reason="craving 9/10 (>=8)", category="craving")
+    first = await raise_alert(drive.app, Severity.HIGH, reason="craving 9 of 10", category="craving")
     assert "HIGH alert" in drive.inbox()["sam"][0]
     again = await raise_alert(
         drive.app, Severity.MEDIUM, reason="craving 9 vs usual 3", category="craving_spike"
@@ -393,7 +393,7 @@ async def test_a_new_signal_joins_the_open_alert_and_its_one_chain(drive: Driver
     assert drive.inbox() == {"sam": [f"🔺 More on alert #{first} (Alex): craving 9 vs usual 3"]}
     alert = await load_alert(drive.app, first)
     assert (alert.severity, alert.categories) == ("high", ["craving", "craving_spike"])
-    assert alert.reasons == ["craving 9/10 (>=8)", "craving 9 vs usual 3"]
+    assert alert.reasons == ["craving 9 of 10", "craving 9 vs usual 3"]
     await drive.at(30)  # the chain moves on once, for the one alert, carrying both reasons
     inbox = drive.inbox()
     assert list(inbox) == ["riley"] and len(inbox["riley"]) == 1
@@ -402,7 +402,7 @@ async def test_a_new_signal_joins_the_open_alert_and_its_one_chain(drive: Driver
 
 
 async def test_whoever_took_the_alert_hears_what_is_new_without_buttons(drive: Driver) -> None:
-    first = await raise_alert(drive.app, Severity.HIGH, reason="craving 9/10 (>=8)", category="craving")
+    first = await raise_alert(drive.app, Severity.HIGH, reason="craving 9 of 10", category="craving")
     await drive.say("sam", f"ACK {first}")
     drive.inbox()
     await raise_alert(drive.app, Severity.HIGH, reason="used since last check-in: yes")
