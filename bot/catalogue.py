@@ -43,6 +43,9 @@ _AUDIENCE: dict[str, Audience] = {
             "unknown_sender",
             "relay_sent",
             "relay_no_peer",
+            "relay_sent_team",
+            "relay_unreachable",
+            "maybe_stop",
             "opted_out",
             "opted_in",
             "help",
@@ -76,6 +79,10 @@ _AUDIENCE: dict[str, Audience] = {
 }
 _READERS = {Audience.PIR: Role.PIR, Audience.FAMILY: Role.FAMILY, Audience.STAFF: Role.PEER}
 _VARIANTS = ("_staff_sms", "_family_sms", "_staff", "_family", "_sms")  # bot.audience.variants
+# Named like a variant, chosen by name: a message of its own.
+_OWN_MESSAGES = frozenset(
+    {"alert_family", "peer_reply_family", "relay_to_peer_family", "promise_peer_family"}
+)
 # Staff texts other modules queue as written (the SMS channel still fits them to two segments if it can);
 # the rest are written for the reader's channel (`Reader.shape`: plain GSM-7 over SMS).
 SENT_AS_WRITTEN = frozenset(
@@ -120,6 +127,7 @@ _PARTS = frozenset(
         "team_note",
         "digest_acknowledged",
         "caseload_paused",
+        "role_admin",
         "caseload_scales_sms",
         "caseload_ok_head_sms",
         "caseload_ok_sms",
@@ -255,6 +263,8 @@ def audience(key: str) -> Audience:
 
 def base_of(key: str, keys: frozenset[str]) -> str | None:
     """The message `key` is a variant of (`opted_in` for `opted_in_family_sms`), or None."""
+    if key in _OWN_MESSAGES:
+        return None
     for suffix in _VARIANTS:
         if key.endswith(suffix) and key.removesuffix(suffix) in keys:
             return key.removesuffix(suffix)
