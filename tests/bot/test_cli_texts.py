@@ -67,8 +67,8 @@ def test_assign_and_alerts_list_name_people_and_give_times_with_their_zone(cli, 
 def test_messages_catalogue_prints_every_text_for_a_read_through(cli) -> None:
     text = cli("messages", "catalogue")
     assert "== page:alert [staff] en sms, GSM-7, 2 segment(s)\nCRITICAL alert #12: Alex (PIR)" in text
-    assert "== opted_in_telegram [anyone] es telegram\n" in text
+    assert "== opted_in_family_sms [family] es sms, GSM-7, 2 segment(s)\n" in text
     entries = json.loads(cli("messages", "catalogue", "--json"))
     keys = {(e["key"], e["locale"], e["channel"], e["audience"]) for e in entries}
-    assert ("page:caseload", "es", "sms", "staff") in keys and ("crisis", "en", "telegram", "anyone") in keys
+    assert ("page:caseload", "es", "sms", "staff") in keys and ("crisis", "en", "telegram", "family") in keys
     assert {"key", "audience", "locale", "channel", "part", "text", "encoding", "segments"} == set(entries[0])
