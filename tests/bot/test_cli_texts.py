@@ -53,7 +53,10 @@ def test_assign_and_alerts_list_name_people_and_give_times_with_their_zone(cli, 
             cli("people", "add", "--role", role, "--name", name, "--console", name.lower()).strip()
         )
     out = cli("assign", "--pir", "Alex", "--peer", "Sam", "--supervisor", "Dana")
-    assert out.strip() == "care team of Alex: peer Sam, backup none, supervisor Dana"
+    assert out.strip() == (
+        f"care team of Alex (id {ids['Alex']}): peer Sam (id {ids['Sam']}), backup none, "
+        f"supervisor Dana (id {ids['Dana']})"
+    )
     team = json.loads(cli("assign", "--pir", "Alex", "--peer", "Sam", "--json"))
     assert (team["pir_id"], team["peer_id"], team["backup_id"]) == (ids["Alex"], ids["Sam"], None)
 
