@@ -13,11 +13,27 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIET: dict[str, int] = {
     "apscheduler.executors": logging.WARNING,  # a failed or missed tick still shows
     "twilio": logging.WARNING,  # twilio.http_client and twilio.async_http_client
 }
+
+
+class ProtocolErrorsInOneLine(logging.Filter):
+    """aiohttp answers a request it cannot parse (a header over 8 KB, bad chunking, a bad method) with
+    a 400 of its own and logs it as an ERROR with a traceback. It is the client's mistake, not ours:
+    one WARNING line with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = "refused a malformed HTTP request: %s %s", (exc.code, exc.message)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 class JsonLines(logging.Formatter):
@@ -47,3 +63,6 @@ def configure_logging(
     root.setLevel(level)
     for name, quiet in QUIET.items():
         logging.getLogger(name).setLevel(max(quiet, level))
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ProtocolErrorsInOneLine) for f in server.filters):
+        server.addFilter(ProtocolErrorsInOneLine())

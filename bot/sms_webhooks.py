@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
@@ -27,6 +28,7 @@ from bot.channels.base import Inbound
 from bot.channels.sms import OPTED_OUT, provider_id
 from bot.delivery import advance_status
 from bot.people import UserError, normalise_phone
+from flows.numbers import parse_id
 from storage.models import ChannelName, Direction, Message, MessageStatus
 from storage.repo import audit, identity_for
 
@@ -74,7 +76,6 @@ class SmsWebhooks:
         return str(request.url)
 
     async def _verified_form(self, request: web.Request) -> MultiDictProxy[str]:
-        form = await request.post()
         if self._validator is None:
             log.warning("refused %s: PEERLINE_TWILIO_AUTH_TOKEN is not set, cannot verify", request.path)
             raise web.HTTPForbidden(text="SMS is not configured")
@@ -82,9 +83,9 @@ class SmsWebhooks:
         if not signature:
             log.warning("refused %s from %s: no %s header", request.path, request.remote, SIGNATURE_HEADER)
             raise web.HTTPForbidden(text="missing signature")
+        params = await _form(request)
         url = self.signed_url(request)
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-        params = _strings(form)
         if not self._validator.validate(url, params, signature, algorithm):
             log.warning("refused %s from %s: bad signature for %s", request.path, request.remote, url)
             raise web.HTTPForbidden(text="bad signature")
@@ -152,8 +153,9 @@ class SmsWebhooks:
 
 async def _outbound(s: AsyncSession, our_id: str | None, pid: str) -> Message | None:
     """The outbound message a receipt is about, by our id (always there) or Twilio's sid."""
-    if our_id is not None and our_id.isdigit():
-        message = await s.get(Message, int(our_id), with_for_update=True)
+    ours = parse_id(our_id) if our_id is not None else None
+    if ours is not None:
+        message = await s.get(Message, ours, with_for_update=True)
         if (
             message is not None
             and message.direction == Direction.OUTBOUND
@@ -172,9 +174,31 @@ async def _outbound(s: AsyncSession, our_id: str | None, pid: str) -> Message | 
     ).first()
 
 
-def _strings(form: MultiDictProxy[str | bytes | bytearray | web.FileField]) -> MultiDictProxy[str]:
-    """Form fields as text (Twilio never uploads files to these webhooks; any that come are dropped)."""
-    return MultiDictProxy(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))
+_FORM = "application/x-www-form-urlencoded"
+_CHARSETS = frozenset({"utf-8", "utf8"})
+
+
+async def _form(request: web.Request) -> MultiDictProxy[str]:
+    """The fields of a Twilio webhook, read from the raw body: a form, in UTF-8, as Twilio sends it.
+
+    Anything else (another content type, an unknown charset, bytes that are not UTF-8, a bad escape)
+    is a 400 with the reason in the log, never a parser's exception."""
+    if request.content_type != _FORM:
+        raise _bad(request, f"expected {_FORM}, got {request.content_type or 'no content type'}")
+    charset = (request.charset or "utf-8").lower()
+    if charset not in _CHARSETS:
+        raise _bad(request, f"unsupported charset {charset[:40]!r}")
+    body = await request.read()
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _bad(request, f"unreadable form ({exc.__class__.__name__})") from None
+    return MultiDictProxy(MultiDict(pairs))
+
+
+def _bad(request: web.Request, reason: str) -> web.HTTPBadRequest:
+    log.warning("refused %s from %s: %s", request.path, request.remote, reason)
+    return web.HTTPBadRequest(text=reason)
 
 
 def _address(sender: str) -> str:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import json
 import logging
 import re
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any
 
+from aiogram import Bot
 from aiogram.exceptions import AiogramError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.methods import TelegramMethod
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlmodel import col, select
@@ -91,7 +96,7 @@ def add_webhook_route(web_app: web.Application, app: App) -> None:
     if channel is None or secret is None or not secret.get_secret_value():
         return
     channel.listen(app.pipeline.handle)
-    handler = SimpleRequestHandler(
+    handler = _CheckedHandler(
         channel.dispatcher,
         channel.bot,
         handle_in_background=False,  # answer 200 only once the update is stored and handled
@@ -99,6 +104,35 @@ def add_webhook_route(web_app: web.Application, app: App) -> None:
     )
     # Not `handler.register`: that would close the shared bot session when the web app stops.
     web_app.router.add_post(WEBHOOK_PATH, handler.handle)
+
+
+class _CheckedHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, made safe for whatever arrives: the secret is compared as bytes (a
+    header that is not ASCII is a wrong secret, not a crash), and a body that is not a Telegram update
+    (not JSON, `null`, a list, nested past reason, wrong types) is a 400 with the reason in the log."""
+
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        wanted = (self.secret_token or "").encode()
+        given = telegram_secret_token.encode("utf-8", "surrogateescape")
+        if hmac.compare_digest(given, wanted):
+            return True
+        log.warning("refused %s: missing or wrong secret token", WEBHOOK_PATH)
+        return False
+
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+        try:
+            data = json.loads(await request.read())
+            if not isinstance(data, dict):
+                raise ValueError(f"an update is a JSON object, not {type(data).__name__}")
+            update = Update.model_validate(data, context={"bot": bot})
+        except (ValueError, RecursionError) as exc:  # JSON, pydantic's ValidationError, depth
+            reason = " ".join(str(exc).split())[:200]
+            log.warning("refused %s: not a Telegram update (%s)", WEBHOOK_PATH, reason)
+            return web.Response(status=400, text="not a Telegram update")
+        result: TelegramMethod[Any] | None = await self.dispatcher.feed_webhook_update(
+            bot, update, **self.data
+        )
+        return web.Response(body=self._build_response_writer(bot=bot, result=result))
 
 
 def start_telegram(app: App, mode: Mode | None) -> TelegramRunner | None:

@@ -94,3 +94,35 @@ def test_serve_json_logs_are_one_object_per_line() -> None:
     )
     assert first["time"].endswith("+00:00")
     assert second["message"] == "scheduler tick failed" and "RuntimeError: boom" in second["traceback"]
+
+
+async def test_a_request_aiohttp_cannot_parse_is_one_warning_line_not_a_traceback(logs: io.StringIO) -> None:
+    from aiohttp import web  # noqa: PLC0415
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    web_app = web.Application()
+    web_app.router.add_get("/healthz", ok)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        for request in (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+            b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            await writer.drain()
+            status = await reader.readline()
+            writer.close()
+            assert b" 400 " in status, status
+    finally:
+        await runner.cleanup()
+    lines = [line for line in logs.getvalue().splitlines() if "aiohttp.server" in line]
+    assert len(lines) == 2, logs.getvalue()
+    assert all(" WARNING aiohttp.server: refused a malformed HTTP request: 400 " in line for line in lines)
+    assert "Traceback" not in logs.getvalue()

@@ -407,3 +407,40 @@ async def test_a_receipt_for_a_message_we_do_not_know_is_ignored(world: SmsWorld
         {"MessageSid": "SM" + "9" * 32, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32},
     )
     assert response.status == 204
+
+
+# -- hostile input (issue 13) -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/sms/inbound", "/sms/status"])
+@pytest.mark.parametrize(
+    ("content_type", "body", "reason"),
+    [
+        ("application/x-www-form-urlencoded; charset=bogus", b"Body=hi", "unsupported charset"),
+        ("application/x-www-form-urlencoded", b"Body=\xff\xfe&From=%2B1", "unreadable form"),
+        ("application/x-www-form-urlencoded", b"Body=%ff%fe&From=%2B1", "unreadable form"),
+        ("multipart/form-data", b"--x\r\n", "expected application/x-www-form-urlencoded"),
+        ("application/json", b'{"Body": "hi"}', "expected application/x-www-form-urlencoded"),
+        ("", b"Body=hi", "expected application/x-www-form-urlencoded"),
+    ],
+)
+async def test_a_body_twilio_would_never_send_is_a_400_with_the_reason(
+    world: SmsWorld, path: str, content_type: str, body: bytes, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"X-Twilio-Signature": "c2lnbmF0dXJl"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = await world.client.post(path, data=body, headers=headers)
+    assert response.status == 400
+    assert reason in await response.text()
+    assert any(reason in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
+    async with world.app.db.transaction() as s:
+        assert (await s.scalars(select(Message))).all() == []
+
+
+@pytest.mark.parametrize("m", ["%C2%B2", "9223372036854775808", "99999999999999999999", "-1", "1e3"])
+async def test_a_receipt_naming_no_message_of_ours_is_ignored_not_a_500(world: SmsWorld, m: str) -> None:
+    params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+    response = await world.post(f"{PUBLIC_URL}/sms/status?m={m}", params)
+    assert response.status == 204

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from aiohttp import web
 from alembic import command
@@ -643,3 +645,54 @@ async def test_serve_runs_a_checkin_over_telegram_and_stops_cleanly(
     output = log_path.read_text(encoding="utf-8", errors="replace")
     assert code == 0, output
     assert "peerline stopped" in output
+
+
+async def test_webhook_answers_hostile_requests_with_4xx_and_stays_healthy(
+    tg: App, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    await enrol(tg)
+    tg.settings = tg.settings.model_copy(update={"telegram_webhook_secret": SecretStr(SECRET)})
+    runner = web.AppRunner(make_web_app(tg))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    good = fake.message_update(ALEX, "rough day")
+    bodies = [
+        b"not json",
+        b"null",
+        b"[]",
+        b"[" * 100_000 + b"]" * 100_000,
+        json.dumps({"update_id": "seven"}).encode(),
+        json.dumps(
+            {**good, "message": {**good["message"], "chat": {"id": "abc", "type": "private"}}}
+        ).encode(),
+        json.dumps({**good, "message": {**good["message"], "date": "yesterday"}}).encode(),
+        b"\xff\xfe",
+    ]
+    try:
+        async with aiohttp.ClientSession() as session:
+            statuses = []
+            for secret in ("\u00e9", "wrong", ""):
+                async with session.post(
+                    url, data=json.dumps(good), headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+                ) as response:
+                    statuses.append(response.status)
+            assert statuses == [401, 401, 401]
+            statuses = []
+            for body in bodies:
+                headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+                async with session.post(url, data=body, headers=headers) as response:
+                    statuses.append(response.status)
+            assert statuses == [400] * len(bodies)
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
+            assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+            assert await _inbound(tg) == []
+            headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            async with session.post(url, json=good, headers=headers) as response:
+                assert response.status == 200  # and a real update still goes through
+        assert await _inbound(tg) == [f"tg:u:{good['update_id']}"]
+    finally:
+        await runner.cleanup()
