@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.errors import UserError
+from flows.numbers import parse_id
 from storage.models import Person, Role
 
 
@@ -82,8 +83,8 @@ async def resolve(s: AsyncSession, who: str, role: Role | Collection[Role] | Non
     means the PIR Alex even when a peer is called Alexandra.
     """
     roles: Collection[Role] | None = (role,) if isinstance(role, Role) else role
-    if who.strip().isdigit():
-        person = await s.get(Person, int(who))
+    if (number := parse_id(who)) is not None:
+        person = await s.get(Person, number)
         if person is None:
             raise UserError(f"no person with id {who.strip()}; see `peerline people list`")
         _check_role(person, roles)

@@ -39,6 +39,7 @@ from bot.outbox import queue_message
 from bot.reader import Reader, when
 from bot.schedule import local_date, next_due
 from bot.staff_texts import MORE_CHECKINS, CaseloadRow, StaffTexts
+from flows.numbers import parse_id
 from storage.models import (
     Alert,
     AlertStatus,
@@ -62,6 +63,11 @@ FIRST_UNIT_MINUTES = 8  # ... and a unit counts from more than half of one (the 
 # The pipeline keeps a pressed button's payload beside its label in the message body ("No [used:no]"):
 # history shows what the person saw and chose, never the payload.
 _PAYLOAD_IN_BODY = re.compile(r"\s*\[[\w.-]+:[^\]\s]*\]$")
+
+
+def alert_number(word: str) -> int | None:
+    """`12` or `#12` as an alert number; "²", "١٢" or a number past any id is none (`flows.numbers`)."""
+    return parse_id(word.strip().removeprefix("#"))
 
 
 def ack_payload(alert_id: int) -> str:
@@ -167,11 +173,11 @@ def looks_like_command(text: str, payload: str | None) -> bool:
     if verb in (Verb.CASELOAD, Verb.DIGEST, Verb.COMMANDS):
         return not args and verb is not Verb.COMMANDS
     if verb is Verb.ACK:
-        return not args or (len(args) == 1 and args[0].lstrip("#").isdigit())
+        return not args or (len(args) == 1 and alert_number(args[0]) is not None)
     if verb is Verb.MORE:
-        return len(args) == 1 and args[0].lstrip("#").isdigit()
+        return len(args) == 1 and alert_number(args[0]) is not None
     if verb is Verb.DONE:
-        return bool(args) and args[0].lstrip("#").isdigit()
+        return bool(args) and alert_number(args[0]) is not None
     if verb is Verb.NOTE:
         return any(_MINUTES.match(a) for a in args[1:])
     if verb is Verb.REPLY:
@@ -280,10 +286,10 @@ class PeerCommands:
 
     async def _alert(self, run: _Run, ref: str, *, lock: bool = True) -> Alert | None:
         """Alert `ref` (`12` or `#12`) if the sender is on its PIR's care team; None otherwise, alike."""
-        number = ref.strip().lstrip("#")
-        if not number.isdigit():
+        number = alert_number(ref)
+        if number is None:
             return None
-        alert = await run.s.get(Alert, int(number), with_for_update=lock)
+        alert = await run.s.get(Alert, number, with_for_update=lock)
         assert run.sender.id is not None
         if alert is None or not await on_team(run.s, run.sender.id, alert.person_id):
             return None
@@ -306,8 +312,8 @@ class PeerCommands:
             ids = [p.id for p in pirs if p.id is not None]
             candidates += [f for f, _ in await family_of(run.s, ids, run.now)]
         first = words[0].lstrip("@")
-        if first.isdigit():
-            found = [p for p in candidates if p.id == int(first)]
+        if parse_id(first) is not None:
+            found = [p for p in candidates if p.id == parse_id(first)]
             if found:
                 return found[0], " ".join(words[1:])
         match = match_name(candidates, [first, *words[1:]], whole=False)
@@ -364,7 +370,7 @@ class PeerCommands:
     async def _done(self, run: _Run) -> None:
         s, sender = run.s, run.sender
         parts = run.command.args.split(maxsplit=1)
-        if not parts or not parts[0].lstrip("#").isdigit():
+        if not parts or alert_number(parts[0]) is None:
             audit(s, run.now, run.actor, "peer.done", None, usage=True)
             await self._say(run, "done_usage")
             return
@@ -423,7 +429,7 @@ class PeerCommands:
         """MORE <alert>: the whole alert, for a page that had to leave some of it out."""
         s = run.s
         ref = run.command.args.split()[0] if run.command.args.split() else ""
-        if not ref.lstrip("#").isdigit():
+        if alert_number(ref) is None:
             audit(s, run.now, run.actor, "peer.more", None, usage=True)
             await self._say(run, "more_usage")
             return
@@ -479,7 +485,7 @@ class PeerCommands:
                 )
             )
         page = run.command.args.split()[0] if run.command.args.split() else "1"
-        number = int(page) if page.isdigit() else 1
+        number = parse_id(page) or 1
         await self._send(run, self._staff.caseload(rows, self._reader(run), number))
 
     async def _history(self, run: _Run) -> None:
@@ -544,7 +550,7 @@ class PeerCommands:
         args = run.command.args.strip()
         first = args.split(maxsplit=1)[0] if args else ""
         target: Person | None
-        if first.lstrip("#").isdigit() and not first.startswith("@"):
+        if alert_number(first) is not None and not first.startswith("@"):
             alert = await self._alert(run, first)
             if alert is None:
                 audit(s, run.now, run.actor, "peer.reply", None, alert_ref=first, found=False)

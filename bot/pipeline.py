@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -317,7 +317,7 @@ class Pipeline:
                 except Exception as exc:
                     if not batch:  # the transaction never started: fail what waits, with the reason
                         batch = self._take_batch()
-                    elif len(batch) > 1:
+                    else:
                         log.warning(
                             "a batch of %d messages failed (%r); handling them one by one", len(batch), exc
                         )
@@ -347,6 +347,80 @@ class Pipeline:
             _settle(waiting, outcome)
 
     async def _handle_alone(self, inbound: Inbound, *, urgent: bool) -> Outcome:
+        """One message in its own transaction. If handling it fails for a reason that would fail again
+        (a bug, input we cannot read), it is still stored and answered (`_failed`): a poison message is
+        never lost and never blocks the next. A database that is down raises, so the provider retries."""
+        try:
+            return await self._handle_once(inbound, urgent=urgent)
+        except Exception as exc:
+            if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+                raise
+            return await self._failed(inbound, exc)
+
+    async def _failed(self, inbound: Inbound, exc: Exception) -> Outcome:
+        """Store a message whose handling failed, tell the sender, and show it to a PIR's peer."""
+        log.error("handling message %s failed: %r", inbound.provider_id, exc, exc_info=exc)
+        messages = self._content.messages
+        async with self._db.transaction() as s:
+            if inbound.provider_id is not None and await self._seen(s, [inbound.provider_id]):
+                return Outcome(duplicate=True)  # stored after all (the failure came later)
+            now = self._clock.now()
+            identity = await identity_for(s, inbound.channel, inbound.address)
+            person = await s.get(Person, identity.person_id) if identity is not None else None
+            body = inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]"
+            message = Message(
+                direction=Direction.INBOUND,
+                channel=inbound.channel,
+                address=inbound.address,
+                person_id=person.id if person is not None else None,
+                body=body,
+                kind=MessageKind.TEXT,
+                provider_id=inbound.provider_id,
+                status=MessageStatus.RECEIVED,
+                error_code="unprocessed",
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(message)
+            await s.flush()
+            outcome = Outcome(message_id=message.id, person_id=message.person_id)
+            audit(
+                s,
+                now,
+                f"person:{person.id}" if person is not None else "unknown",
+                "message.unprocessed",
+                message.person_id,
+                message_id=message.id,
+                channel=inbound.channel,
+                error=type(exc).__name__,
+            )
+            told_peer = 0
+            if person is not None and person.id is not None and person.role == Role.PIR:
+                peer = (await team_of(s, person.id)).get(Tier.PEER)
+                if peer is not None:
+                    note = messages.text(
+                        "peer_told_unprocessed", peer.locale, name=person.name, text=_quote(inbound.text)
+                    )
+                    told_peer = await self._alerting.notify(s, peer, note, MessageKind.RELAY, now)
+            outcome.queued += told_peer
+            locale = person.locale if person is not None else "en"
+            text = messages.text("could_not_read_peer" if told_peer else "could_not_read", locale)
+            if identity is not None:
+                outcome.queued += queue_message(s, identity, text, MessageKind.REPLY, now) is not None
+            else:
+                queue_to(
+                    s,
+                    channel=inbound.channel,
+                    address=inbound.address,
+                    person_id=None,
+                    text=text,
+                    kind=MessageKind.REPLY,
+                    now=now,
+                )
+                outcome.queued += 1
+        return outcome
+
+    async def _handle_once(self, inbound: Inbound, *, urgent: bool) -> Outcome:
         try:
             async with self._db.transaction(urgent=urgent) as s:
                 return (await self._handle_batch(s, [inbound]))[0]

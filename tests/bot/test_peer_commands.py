@@ -19,6 +19,7 @@ from storage.models import (
     CheckinSchedule,
     ContactNote,
     FlowSession,
+    Message,
     Outbox,
     Role,
 )
@@ -445,3 +446,25 @@ async def test_outsiders_try_every_peer_command_and_see_nothing(drive: Driver, s
     if sender == "pat":
         assert all(e.actor != "unknown" for e in refused)
         assert all(e.detail.get("found", False) is False for e in refused if "found" in e.detail)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("ACK ²", "No alert #² on your caseload."),
+        ("ACK 99999999999999999999", "No alert #99999999999999999999 on your caseload."),
+        ("DONE ¹² x", "Use: DONE <alert number>"),
+        ("DONE 99999999999999999999 ok", "Use: DONE <alert number>"),
+        ("#² hi", "No one by that name on your caseload."),
+        ("MORE ١٢", "Use: MORE"),
+    ],
+)
+async def test_numbers_no_database_can_hold_are_answered_not_lost(
+    drive: Driver, text: str, answer: str
+) -> None:
+    await drive.say("sam", text)
+    (reply,) = drive.inbox()["sam"]
+    assert answer in reply
+    async with drive.app.db.transaction() as s:
+        stored = (await s.scalars(select(Message).where(col(Message.body) == text))).all()
+    assert len(stored) == 1 and stored[0].error_code is None  # handled, not merely kept

@@ -28,11 +28,11 @@ from bot.checkins import start_checkin
 from bot.clock import ManualClock
 from bot.people import add_person, assign, resolve
 from bot.pipeline import Outcome
-from flows.engine import EngineError
 from flows.severity import Severity
 from storage.models import (
     Alert,
     Answer,
+    AuditEvent,
     ChannelIdentity,
     Direction,
     FlowSession,
@@ -436,7 +436,8 @@ async def test_a_provider_id_raced_by_another_process_is_a_duplicate_and_the_res
 async def test_a_message_that_cannot_be_handled_fails_alone(
     app: App, console: ConsoleChannel, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """One PIR's stored session is damaged: their message fails, the rest of its batch does not."""
+    """One PIR's stored session is damaged: their message fails, the rest of its batch does not; the
+    failed one is still stored and answered, and a repeat delivery of it is a duplicate (issue 13)."""
     ids = await enrol(app, 5, console=console)
     async with app.db.transaction() as s:
         session = (
@@ -447,16 +448,29 @@ async def test_a_message_that_cannot_be_handled_fails_alone(
     caplog.set_level(logging.WARNING, logger="bot.pipeline")
     results = await asyncio.gather(*(app.pipeline.handle(m) for m in messages), return_exceptions=True)
     assert "a batch of 5 messages failed" in caplog.text
+    assert "handling message" in caplog.text and "EngineError" in caplog.text
     for who, result in zip(ids, results, strict=True):
-        if who == "pir01":
-            assert isinstance(result, EngineError)
-        else:
-            assert isinstance(result, Outcome) and not result.duplicate and result.queued == 1
+        assert isinstance(result, Outcome) and not result.duplicate
+        assert result.queued == (2 if who == "pir01" else 1)  # the failed one: a reply, and its peer told
+    failed = results[list(ids).index("pir01")]
+    assert isinstance(failed, Outcome) and failed.message_id is not None
+    async with app.db.transaction() as s:
+        stored = await s.get(Message, failed.message_id)
+        assert stored is not None
+        assert (stored.body, stored.error_code, stored.person_id) == ("3", "unprocessed", ids["pir01"])
+        audits = (await s.scalars(select(AuditEvent).where(AuditEvent.action == "message.unprocessed"))).all()
+        assert [(a.person_id, a.detail["error"]) for a in audits] == [(ids["pir01"], "EngineError")]
     got = {(p, s, v) for p, s, v, _ in await answers(app)}
     assert got == {(ids[who], "mood", 3) for who in ids if who != "pir01"}
     await app.sender.drain()
     for who in ids:
-        assert len(texts(console, who)) == (0 if who == "pir01" else 1)
+        got_texts = texts(console, who)
+        assert len(got_texts) == 1
+        assert (
+            "something went wrong reading that message. It is saved, and your peer can see it" in got_texts[0]
+        ) == (who == "pir01")
+    again = await app.pipeline.handle(messages[list(ids).index("pir01")])  # the provider retries
+    assert again.duplicate
 
 
 async def test_characters_a_database_cannot_store_are_replaced_not_refused(
