@@ -108,8 +108,9 @@ def fail_on_operator_error(exc: ValueError) -> None:
     from bot.content import ContentError  # noqa: PLC0415  (only once something went wrong)
     from flows.loader import FlowError  # noqa: PLC0415
     from flows.triage import LexiconError  # noqa: PLC0415
+    from storage.db import DatabaseUrlError  # noqa: PLC0415
 
-    if isinstance(exc, UserError | ContentError | FlowError | LexiconError):
+    if isinstance(exc, UserError | ContentError | FlowError | LexiconError | DatabaseUrlError):
         fail(str(exc))
 
 
@@ -128,6 +129,8 @@ def _parse_now(value: str | None) -> datetime | None:
     except ValueError:
         fail(f"bad --now {value!r}: use ISO 8601, e.g. 2026-03-08T14:00:00Z")
         raise
+    if not 2000 <= when.year <= 2199:  # every schedule and timer adds days to it
+        fail(f"bad --now {value!r}: give a time between the years 2000 and 2199")
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
@@ -289,7 +292,9 @@ def family_link(
 @app.command("invite")
 def invite_cmd(
     who: Annotated[str, typer.Argument(help="Person id or unique name")],
-    hours: Annotated[float, typer.Option(min=0.1, help="Hours until the link expires")] = 72,
+    hours: Annotated[
+        float, typer.Option(min=0.1, max=24 * 90, help="Hours until the link expires (at most 90 days)")
+    ] = 72,
     bot_username: Annotated[
         str | None, typer.Option(help="The bot's @username (default: asked from Telegram with getMe)")
     ] = None,
@@ -612,6 +617,9 @@ def _read_jsonl(path: Path, lang: str | None) -> list[tuple[str, str | None]]:
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror}")
         raise
+    except UnicodeDecodeError as exc:
+        fail(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8")
+        raise
     items: list[tuple[str, str | None]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -701,6 +709,9 @@ def serve_cmd(
             asyncio.run(serve(settings, host, port, json_logs=as_json))
         except SettingsError as exc:
             fail(str(exc))
+        except ValueError as exc:  # a database URL that cannot work, bad program content
+            fail_on_operator_error(exc)
+            raise
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
@@ -136,6 +136,10 @@ class _WriterQueue:
         self._free += 1
 
 
+class DatabaseUrlError(ValueError):
+    """A database URL that cannot work (a SQLite file in a folder that does not exist, `:memory:`)."""
+
+
 class Database:
     """Owns the engine; hands out transactions. Built once in the composition root."""
 
@@ -146,8 +150,14 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_MS / 1000}
             if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
-                raise ValueError(
+                raise DatabaseUrlError(
                     "use a SQLite file, not :memory: (every connection would see its own database)"
+                )
+            folder = Path(make_url(url).database or ".").expanduser().parent
+            if not folder.is_dir():
+                raise DatabaseUrlError(
+                    f"the database folder {folder} does not exist: create it, or point "
+                    "PEERLINE_DATABASE_URL at a file in a folder that does"
                 )
         else:
             kwargs["pool_size"] = 10

@@ -384,3 +384,26 @@ def test_oncall_set_and_list(cli) -> None:
     out = cli("oncall", "set", "Sam", code=2)
     assert "Sam is a peer; the on-call must be a supervisor or an admin" in out
     assert [r["name"] for r in json.loads(cli("oncall", "list", "--json"))] == ["Dana", "Ari"]
+
+
+def test_arguments_out_of_any_range_are_one_line_not_a_traceback(cli, tmp_path: Path) -> None:
+    _program(cli)
+    out = cli("scheduler", "tick", "--now", "9999-12-31T23:59:59Z", code=2)
+    assert "between the years 2000 and 2199" in out and "Traceback" not in out
+    out = cli("invite", "Alex", "--hours", "1e308", "--bot-username", "PeerlineBot", code=2)
+    assert "--hours" in out and "Traceback" not in out
+    for args in (["history", "²"], ["assign", "--pir", "²", "--peer", "Sam"], ["checkin", "send", "9" * 20]):
+        out = cli(*args, code=2)
+        assert "no person" in out and "Traceback" not in out, args
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"text": "hi"}\n{"text": "\xff"}\n')
+    out = cli("triage", "--jsonl", str(bad), code=2)
+    assert "is not UTF-8 text" in out and "Traceback" not in out
+
+
+def test_a_database_in_a_folder_that_does_not_exist_is_one_line(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PEERLINE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/missing/peerline.db")
+    out = cli("people", "list", code=2)
+    assert "the database folder" in out and "does not exist" in out and "Traceback" not in out
