@@ -155,6 +155,34 @@ async def tell_peer(
     return 0 if queued is None else 1
 
 
+async def lost_contact(
+    s: AsyncSession,
+    messages: Messages | None,
+    ident: ChannelIdentity,
+    now: datetime,
+    *,
+    opted_out: bool,
+    code: str | None,
+    source: str,
+) -> int:
+    """The one way a channel is marked lost: opted out at the provider (Twilio 21610) or unreachable
+    (a blocked bot, a number that cannot take texts). Marks it once, audits it, and tells the peer.
+    Returns how many messages were queued. Any message from the person clears `unreachable_at`
+    again (`bot.pipeline`); an opt-out only their START clears."""
+    if opted_out:
+        if ident.opted_out_at is not None:
+            return 0
+        ident.opted_out_at = now
+        action, key = "consent.opted_out", "peer_told_opt_out"
+    else:
+        if ident.unreachable_at is not None:
+            return 0
+        ident.unreachable_at = now
+        action, key = "identity.unreachable", "peer_told_unreachable"
+    audit(s, now, "system", action, ident.person_id, channel=ident.channel, code=code, source=source)
+    return await tell_peer(s, messages, ident, now, key) if messages is not None else 0
+
+
 class _Due(NamedTuple):
     """An outbox row fetched for sending (plain values: the sender never changes it in place)."""
 
@@ -354,14 +382,11 @@ class OutboxSender:
             message.status = MessageStatus.FAILED
             await s.delete(row)
             ident = await identity_for(s, row.channel, row.address)
-            if ident is not None and result.opted_out and ident.opted_out_at is None:
-                ident.opted_out_at = now  # the provider knows of a STOP we never saw (e.g. Twilio 21610)
-                if self._messages is not None:
-                    await tell_peer(s, self._messages, ident, now, "peer_told_opt_out")
-            if ident is not None and result.unreachable and ident.unreachable_at is None:
-                ident.unreachable_at = now
-                if self._messages is not None:
-                    await tell_peer(s, self._messages, ident, now, "peer_told_unreachable")
+            if ident is not None and (result.opted_out or result.unreachable):
+                # The provider knows of a STOP we never saw (Twilio 21610), or the chat or number is gone.
+                await lost_contact(
+                    s, self._messages, ident, now, opted_out=result.opted_out, code=result.code, source="send"
+                )
             audit(
                 s,
                 now,

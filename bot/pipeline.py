@@ -508,6 +508,10 @@ class Pipeline:
         turn.identity, turn.person = identity, person
         turn.outcome.person_id = person.id
         audit(s, turn.now, f"person:{person.id}", "message.received", person.id, message_id=turn.message.id)
+        if identity.unreachable_at is not None:
+            # They wrote from it, so it works again (a bot unblocked, a phone back on the network).
+            identity.unreachable_at = None
+            audit(s, turn.now, "system", "identity.reachable_again", person.id, channel=identity.channel)
 
         staff = person.role in STAFF
         keyword = None

@@ -27,10 +27,11 @@ from twilio.request_validator import (
 from bot.channels.base import Inbound
 from bot.channels.sms import OPTED_OUT, provider_id
 from bot.delivery import advance_status
+from bot.outbox import lost_contact
 from bot.people import UserError, normalise_phone
 from flows.numbers import parse_id
 from storage.models import ChannelName, Direction, Message, MessageStatus
-from storage.repo import audit, identity_for
+from storage.repo import identity_for
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -143,12 +144,16 @@ class SmsWebhooks:
                 message.error_code = error
             if error == str(OPTED_OUT) or error in UNREACHABLE_RECEIPT:
                 ident = await identity_for(s, ChannelName.SMS, message.address)
-                if ident is not None and error == str(OPTED_OUT) and ident.opted_out_at is None:
-                    ident.opted_out_at = now
-                    audit(s, now, "system", "consent.opted_out", ident.person_id, channel="sms", code=error)
-                elif ident is not None and error in UNREACHABLE_RECEIPT and ident.unreachable_at is None:
-                    ident.unreachable_at = now
-                    audit(s, now, "system", "identity.unreachable", ident.person_id, code=error)
+                if ident is not None:
+                    await lost_contact(
+                        s,
+                        app.content.messages,
+                        ident,
+                        now,
+                        opted_out=error == str(OPTED_OUT),
+                        code=error,
+                        source="receipt",
+                    )
 
 
 async def _outbound(s: AsyncSession, our_id: str | None, pid: str) -> Message | None:

@@ -444,3 +444,27 @@ async def test_a_receipt_naming_no_message_of_ours_is_ignored_not_a_500(world: S
     params = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
     response = await world.post(f"{PUBLIC_URL}/sms/status?m={m}", params)
     assert response.status == 204
+
+
+async def test_an_unreachable_receipt_tells_the_peer_and_a_text_from_the_person_clears_it(
+    world: SmsWorld,
+) -> None:
+    await _start(world)
+    _expect(world, {ALEX: ["check-in time", "mood today"]})
+    sid = world.twilio.sids_to(ALEX)[0]
+    await world.receipt(sid, "undelivered", 30005)
+    await world.deliver()
+    assert (await _identity(world, ALEX)).unreachable_at is not None
+    _expect(world, {SAM: ["Alex can no longer be reached on sms"]})  # the receipt path tells the peer too
+    await world.receipt(sid, "undelivered", 30005)  # a repeat marks nothing twice
+    await world.deliver()
+    _expect(world, {})
+    await world.text(ALEX, "I'm here, sorry, phone was off")  # they wrote from it: it works again
+    assert (await _identity(world, ALEX)).unreachable_at is None
+    async with world.app.db.transaction() as s:
+        actions = [
+            e.action
+            for e in (await s.scalars(select(AuditEvent).order_by(col(AuditEvent.id)))).all()
+            if e.action.startswith("identity.")
+        ]
+    assert actions == ["identity.unreachable", "identity.reachable_again"]
