@@ -65,6 +65,9 @@ from storage.repo import (
 
 log = logging.getLogger(__name__)
 
+STRANGER_REPLY_EVERY = timedelta(days=1)
+"""An unknown address is told who we are at most this often (a crisis is always answered)."""
+
 CHECKIN_HOLD = timedelta(minutes=3)
 """How long a page about a check-in answer waits for the rest of the check-in (one check-in, one page).
 A crisis never waits; a person who stops answering is paged when the hold runs out."""
@@ -602,9 +605,31 @@ class Pipeline:
                 paged=[p.id for p in paged],
             )
         else:
+            if await self._explained_lately(turn):
+                # One explanation a day per address: a flood from one unknown chat is stored, not
+                # answered, so it cannot crowd out anyone's check-in.
+                audit(turn.s, turn.now, "unknown", "stranger.not_answered", None, channel=inbound.channel)
+                return
             text = messages.text("unknown_sender", "en", program=self._program)
             kind = MessageKind.SYSTEM
         self._reply_to_stranger(turn, text, kind)
+
+    async def _explained_lately(self, turn: _Turn) -> bool:
+        """Whether this unknown address was already told who we are in the last day."""
+        since = turn.now - STRANGER_REPLY_EVERY
+        found = await turn.s.scalars(
+            select(col(Message.id))
+            .where(
+                col(Message.channel) == turn.inbound.channel,
+                col(Message.address) == turn.inbound.address,
+                col(Message.direction) == Direction.OUTBOUND,
+                col(Message.person_id).is_(None),
+                col(Message.kind) == MessageKind.SYSTEM,
+                col(Message.created_at) > since,
+            )
+            .limit(1)
+        )
+        return found.first() is not None
 
     def _reply_to_stranger(self, turn: _Turn, text: str, kind: MessageKind) -> None:
         """Answer an address we know no person for (there is no identity to queue to)."""

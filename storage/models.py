@@ -216,7 +216,11 @@ class Answer(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """Contact history: every message in or out, kept for outcome reporting and audits."""
 
-    __table_args__ = (Index("ix_message_person_created", "person_id", "created_at"), _sentinel())
+    __table_args__ = (
+        Index("ix_message_person_created", "person_id", "created_at"),
+        Index("ix_message_address_created", "channel", "address", "created_at"),
+        _sentinel(),
+    )
     id: int | None = Field(default=None, primary_key=True)
     direction: str
     channel: str

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 00:18:50.372623
+Create Date: 2026-12-02 02:04:59.686471
 """
 
 from __future__ import annotations
@@ -192,6 +192,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('provider_id')
     )
     with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.create_index('ix_message_address_created', ['channel', 'address', 'created_at'], unique=False)
         batch_op.create_index('ix_message_person_created', ['person_id', 'created_at'], unique=False)
 
     op.create_table('oncall',
@@ -292,6 +293,7 @@ def downgrade() -> None:
     op.drop_table('oncall')
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.drop_index('ix_message_person_created')
+        batch_op.drop_index('ix_message_address_created')
 
     op.drop_table('message')
     with op.batch_alter_table('invite', schema=None) as batch_op:
