@@ -27,6 +27,7 @@ from bot.channels.base import Button, Channel, Failed, OutboundMessage, SendResu
 from bot.clock import Clock
 from bot.content import Messages
 from bot.delivery import advance_status_sql
+from bot.ratelimit import RateLimiter
 from storage.appends import QueuedMessage, appends
 from storage.db import Database
 from storage.models import (
@@ -50,6 +51,11 @@ BATCH_SECONDS = 1.0
 # Kinds that may reach an opted-out identity: the opt-out confirmation itself, and crisis resources
 # for a person who has just written to us.
 _ALLOWED_WHEN_OPTED_OUT = {MessageKind.KEYWORD, MessageKind.CRISIS}
+
+
+COOLING_SLACK = 0.05
+"""A chat whose per-chat gap has less than this left is sent to (waiting that long); a longer gap is
+skipped for now, so one busy chat never holds back the rest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +236,14 @@ class OutboxSender:
         total = 0
         while True:
             self._urgent.clear()
+            # A chat still inside its per-chat gap (Telegram: 1 message a second) waits without holding
+            # everyone else: its rows are left for a later fetch while other chats' rows go out.
+            cooling = {
+                address: (left, limiter)
+                for name in names
+                if (limiter := self._channels[name].limiter) is not None
+                for address, left in limiter.cooling(COOLING_SLACK).items()
+            }
             # The sender's transactions are small and stand between a committed alert and its page, so
             # they go ahead of queued inbound work (SQLite; see storage.db._WriterQueue).
             async with self._db.transaction(urgent=True) as s:
@@ -249,14 +263,32 @@ class OutboxSender:
                         .where(
                             col(Outbox.next_attempt_at) <= self._clock.now(),
                             col(Outbox.channel).in_(names),
+                            col(Outbox.address).not_in(list(cooling)),
                         )
                         .order_by(col(Outbox.priority), col(Outbox.id))
                         .limit(self._batch)
                     )
                 ]
-                if not found:
+                waiting: list[tuple[float, RateLimiter]] = []
+                if not found and cooling:
+                    pending = await s.scalars(
+                        select_columns(col(Outbox.address))
+                        .where(
+                            col(Outbox.next_attempt_at) <= self._clock.now(),
+                            col(Outbox.channel).in_(names),
+                            col(Outbox.address).in_(list(cooling)),
+                        )
+                        .distinct()
+                    )
+                    waiting = [cooling[address] for address in pending]
+                if not found and not waiting:
                     return total
-                batch = await self._withhold(s, found)
+                if found:
+                    batch = await self._withhold(s, found)
+            if not found:  # only chats inside their gap have messages due: wait for the first gap
+                left, limiter = min(waiting, key=lambda pair: pair[0])
+                await limiter.pause(left)
+                continue
             total += len(found) - len(batch) + await self._send_batch(batch)
 
     async def _withhold(self, s: AsyncSession, batch: list[_Due]) -> list[_Due]:
@@ -305,8 +337,14 @@ class OutboxSender:
         done: list[tuple[_Due, SendResult]] = []
         writing: asyncio.Task[None] | None = None
         sent = 0
+        cooling: set[tuple[str, str]] = set()
         try:
             for row in batch:
+                limiter = self._channels[row.channel].limiter
+                key = (row.channel, row.address)
+                if key in cooling or (limiter is not None and limiter.gap_left(row.address) > COOLING_SLACK):
+                    cooling.add(key)  # this chat waits its gap; the others go on (a later fetch has it)
+                    continue
                 result = await self._send(row)
                 done.append((row, result))
                 sent += 1

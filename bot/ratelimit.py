@@ -37,6 +37,22 @@ class RateLimiter:
     def per_second(self) -> float:
         return 1.0 / self._interval
 
+    def cooling(self, tolerance: float = 0.05) -> dict[str, float]:
+        """Addresses still inside their per-address gap, with the seconds left: a sender sends to
+        other addresses meanwhile instead of waiting on one."""
+        if not self._gap:
+            return {}
+        now = self._clock()
+        return {a: t - now for a, t in self._next_address.items() if t - now > tolerance}
+
+    def gap_left(self, address: str) -> float:
+        """Seconds until `address` may get its next message (0 when it may now)."""
+        return max(0.0, self._next_address.get(address, 0.0) - self._clock()) if self._gap else 0.0
+
+    async def pause(self, seconds: float) -> None:
+        """Wait on this limiter's clock (a test's virtual one included)."""
+        await self._sleep(seconds)
+
     async def acquire(self, address: str) -> None:
         """Wait until a message to `address` may go out, and reserve that slot."""
         async with self._lock:

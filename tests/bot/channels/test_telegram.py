@@ -318,6 +318,51 @@ async def test_sender_keeps_telegram_rate_limits(tg: App, fake: FakeTelegram, cl
     assert all(b - a >= 1.0 - 1e-9 for a, b in itertools.pairwise(to_alex))  # ≤ 1/s per chat
 
 
+async def test_a_chat_inside_its_gap_does_not_hold_back_other_chats(
+    tg: App, fake: FakeTelegram, clock: ManualClock
+) -> None:
+    """60 messages queued to one chat, then a check-in to another: the check-in does not wait a minute."""
+    virtual = [0.0]
+
+    async def advance(seconds: float) -> None:
+        virtual[0] += seconds
+
+    fake.clock = lambda: virtual[0]
+    limiter = RateLimiter(30, 1.0, clock=lambda: virtual[0], sleep=advance)
+    channel = TelegramChannel(build_bot(TOKEN, fake.url), clock, limiter=limiter)
+    flood = "999"
+    async with tg.db.transaction() as s:
+        for n in range(60):
+            queue_to(
+                s,
+                channel="telegram",
+                address=flood,
+                person_id=None,
+                text=f"flood {n}",
+                kind=MessageKind.SYSTEM,
+                now=clock.now(),
+            )
+        queue_to(
+            s,
+            channel="telegram",
+            address=ALEX,
+            person_id=None,
+            text="check-in question",
+            kind=MessageKind.SYSTEM,
+            now=clock.now(),
+        )
+    try:
+        assert await OutboxSender(tg.db, {"telegram": channel}, clock).drain() == 61
+    finally:
+        await channel.close()
+    sends = fake.calls_to("sendMessage")
+    (to_alex,) = [c for c in sends if c.params["chat_id"] == int(ALEX)]
+    assert to_alex.at < 1.0  # not after 60 s of the other chat's gaps
+    to_flood = [c for c in sends if c.params["chat_id"] == int(flood)]
+    assert [c.params["text"] for c in to_flood] == [f"flood {n}" for n in range(60)]  # still in order
+    assert all(b.at - a.at >= 1.0 - 1e-9 for a, b in itertools.pairwise(to_flood))
+
+
 # -- webhook -----------------------------------------------------------------------------------------
 
 
