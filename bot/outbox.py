@@ -327,42 +327,29 @@ class OutboxSender:
     async def _send_batch(self, batch: list[_Due]) -> int:
         """Send a fetched batch in order; returns how many rows were sent.
 
-        Results are written as sends finish: while one write is in flight the next sends go on, and
-        their results share the following write, so a fast channel is not held to one transaction per
-        message and a slow one still has each result saved at once. A batch stops early, and the rest
-        is fetched again (priorities and opt-outs read afresh), after `BATCH_SECONDS`, when
-        an alert is waiting, or when the provider reports an opt-out we had not seen.
+        Each result is written before the next send on the channel, so a crash (even SIGKILL) between
+        a provider accepting a message and us recording it can repeat at most that one message. A batch
+        stops early, and the rest is fetched again (priorities and opt-outs read afresh), after
+        `BATCH_SECONDS`, when an alert is waiting, or when the provider reports an opt-out we had not
+        seen.
         """
         began = time.monotonic()
-        done: list[tuple[_Due, SendResult]] = []
-        writing: asyncio.Task[None] | None = None
         sent = 0
         cooling: set[tuple[str, str]] = set()
-        try:
-            for row in batch:
-                limiter = self._channels[row.channel].limiter
-                key = (row.channel, row.address)
-                if key in cooling or (limiter is not None and limiter.gap_left(row.address) > COOLING_SLACK):
-                    cooling.add(key)  # this chat waits its gap; the others go on (a later fetch has it)
-                    continue
-                result = await self._send(row)
-                done.append((row, result))
-                sent += 1
-                if isinstance(result, Failed) and result.opted_out:
-                    break  # nothing more to that address: the next fetch withholds the rest
-                if writing is None or writing.done():
-                    if writing is not None:
-                        writing.result()  # a failed write stops the batch here
-                    writing = asyncio.create_task(self._record(done))
-                    done = []
-                if self._urgent.is_set() or time.monotonic() - began > BATCH_SECONDS:
-                    break
-        finally:
-            # Whatever was sent is recorded, even on the way out: unrecorded, it would be sent again.
-            if writing is not None:
-                await writing
-            if done:
-                await self._record(done)
+        for row in batch:
+            limiter = self._channels[row.channel].limiter
+            key = (row.channel, row.address)
+            if key in cooling or (limiter is not None and limiter.gap_left(row.address) > COOLING_SLACK):
+                cooling.add(key)  # this chat waits its gap; the others go on (a later fetch has it)
+                continue
+            result = await self._send(row)
+            sent += 1
+            # Recorded before anything else is sent: unrecorded, it would be sent again after a crash.
+            await asyncio.shield(self._record([(row, result)]))
+            if isinstance(result, Failed) and result.opted_out:
+                break  # nothing more to that address: the next fetch withholds the rest
+            if self._urgent.is_set() or time.monotonic() - began > BATCH_SECONDS:
+                break
         return sent
 
     async def _send(self, row: _Due) -> SendResult:
