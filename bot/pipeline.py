@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -37,6 +37,7 @@ from flows.engine import Flagged, FreeText, GaveUp, Halted, Reasked, SessionStat
 from flows.escalation import FALLBACK_TIERS, Tier
 from flows.keywords import Keyword, classify
 from flows.model import Flow, StepType
+from flows.numbers import parse_id
 from flows.parsing import reads_as_message
 from flows.severity import Severity
 from flows.trends import TrendThresholds
@@ -566,8 +567,20 @@ class Pipeline:
         if code is not None:
             await self._join_by_invite(turn, code)
             return
-        if looks_like_command(inbound.text, inbound.payload):  # refused like any stranger's text
-            audit(turn.s, turn.now, "unknown", "peer_command.refused", None, channel=inbound.channel)
+        # Every message from an address we do not know is on the audit trail, with where it came from;
+        # an attempt at a person's record ("@Alex hi", "#12 hi", a command) names whom it was about.
+        attempt = looks_like_command(inbound.text, inbound.payload) or inbound.text.lstrip()[:1] in ("@", "#")
+        about = await self._about(turn) if attempt else None
+        audit(
+            turn.s,
+            turn.now,
+            "unknown",
+            "peer_command.refused" if attempt else "stranger.message",
+            about,
+            channel=inbound.channel,
+            address=inbound.address,
+            message_id=turn.message.id,
+        )
         result = self._content.triage.assess(inbound.text)
         turn.outcome.severity = result.severity
         messages = self._content.messages
@@ -613,6 +626,26 @@ class Pipeline:
             text = messages.text("unknown_sender", "en", program=self._program)
             kind = MessageKind.SYSTEM
         self._reply_to_stranger(turn, text, kind)
+
+    async def _about(self, turn: _Turn) -> int | None:
+        """The person a stranger's "@Name …", "#12 …" or command names, when it names one."""
+        words = turn.inbound.text.split()
+        target = next((w for w in words[:2] if w[:1] in ("@", "#") or parse_id(w) is not None), None)
+        if target is None:
+            return None
+        number = parse_id(target.lstrip("@#"))
+        if target.startswith("@") and number is None:
+            found = await turn.s.scalars(
+                select(col(Person.id)).where(func.lower(col(Person.name)) == target[1:].casefold()).limit(2)
+            )
+            ids = found.all()
+            return ids[0] if len(ids) == 1 else None
+        if number is None:
+            return None
+        if target.startswith("@"):
+            return number if await turn.s.get(Person, number) is not None else None
+        alert = await turn.s.get(Alert, number)  # "#12" and "ACK 12" name an alert
+        return alert.person_id if alert is not None else None
 
     async def _explained_lately(self, turn: _Turn) -> bool:
         """Whether this unknown address was already told who we are in the last day."""

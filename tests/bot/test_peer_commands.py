@@ -413,7 +413,7 @@ async def test_outsiders_try_every_peer_command_and_see_nothing(drive: Driver, s
         alex = await resolve(s, "Alex")
     drive.inbox()
     commands = EVERY_COMMAND + (STAFF_ONLY_FORMS if sender == "pat" else [])
-    for text, payload in commands:
+    for number, (text, payload) in enumerate(commands):
         await drive.say(
             sender,
             text.format(alert=alert_id),
@@ -421,6 +421,9 @@ async def test_outsiders_try_every_peer_command_and_see_nothing(drive: Driver, s
             address=sender,
         )
         inbox = drive.inbox()
+        if sender == "stranger" and number > 0:
+            assert inbox == {}, (text, inbox)  # an unknown address is told who we are once a day
+            continue
         assert list(inbox) == [sender], (text, inbox)
         replies = inbox[sender]
         assert len(replies) == 1, (text, replies)
@@ -468,3 +471,25 @@ async def test_numbers_no_database_can_hold_are_answered_not_lost(
     async with drive.app.db.transaction() as s:
         stored = (await s.scalars(select(Message).where(col(Message.body) == text))).all()
     assert len(stored) == 1 and stored[0].error_code is None  # handled, not merely kept
+
+
+async def test_a_strangers_attempts_are_audited_with_the_address_and_the_person_named(drive: Driver) -> None:
+    alert_id = await raise_alert(drive.app, Severity.HIGH)
+    drive.inbox()
+    for text in ("@Alex hi", f"#{alert_id} hi", f"ACK {alert_id}", "just saying hello"):
+        await drive.say("stranger", text)
+    async with drive.app.db.transaction() as s:
+        alex = await resolve(s, "Alex")
+        events = (
+            await s.scalars(
+                select(AuditEvent).where(col(AuditEvent.actor) == "unknown").order_by(col(AuditEvent.id))
+            )
+        ).all()
+    got = [(e.action, e.person_id, e.detail["address"]) for e in events if "address" in e.detail]
+    assert got == [
+        ("peer_command.refused", alex.id, "stranger"),
+        ("peer_command.refused", alex.id, "stranger"),
+        ("peer_command.refused", alex.id, "stranger"),
+        ("stranger.message", None, "stranger"),
+    ]
+    assert all(e.detail.get("message_id") for e in events if "address" in e.detail)
