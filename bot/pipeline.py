@@ -204,6 +204,11 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
+def _body(inbound: Inbound) -> str:
+    """What contact history keeps of an inbound message: its text, and a button's payload."""
+    return inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]"
+
+
 def _quote(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -371,7 +376,7 @@ class Pipeline:
             now = self._clock.now()
             identity = await identity_for(s, inbound.channel, inbound.address)
             person = await s.get(Person, identity.person_id) if identity is not None else None
-            body = inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]"
+            body = _body(inbound)
             message = Message(
                 direction=Direction.INBOUND,
                 channel=inbound.channel,
@@ -455,7 +460,7 @@ class Pipeline:
             identity = await lookups.identity(inbound.channel, inbound.address)
             person_id = identity.person_id if identity is not None else None
             kind = MessageKind.TEXT if inbound.payload is None else MessageKind.ANSWER
-            body = inbound.text if inbound.payload is None else f"{inbound.text} [{inbound.payload}]"
+            body = _body(inbound)
             rows.append(
                 {
                     "direction": Direction.INBOUND,
