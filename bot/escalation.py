@@ -147,11 +147,13 @@ class Escalation:
         on-call, else any supervisor or admin. None when nobody could be reached at all."""
         team = await team_of(s, alert.person_id)
         tiers = self.policy.for_severity(alert.severity).tiers or FALLBACK_TIERS
-        candidates = [team.get(tier) for tier in tiers]
-        for person in [*candidates, *await oncall(s), *await last_resort(s)]:
-            identity, _ = await reachable(s, person)
-            if identity is not None:
+        for person in [team.get(tier) for tier in tiers]:
+            if (await reachable(s, person))[0] is not None:
                 return person
+        for fetch in (oncall, last_resort):  # read only when nobody on the team can be reached
+            for staff in await fetch(s):
+                if (await reachable(s, staff))[0] is not None:
+                    return staff
         return None
 
     async def release(self, s: AsyncSession, alert: Alert, now: datetime) -> Started:

@@ -286,7 +286,8 @@ async def test_checkin_with_buttons_and_typed_answers(
     assert all(abs(w - 1.0) < 1e-9 for w in waits)
 
 
-async def test_sender_keeps_telegram_rate_limits(tg: App, fake: FakeTelegram, clock: ManualClock) -> None:
+def _on_virtual_time(fake: FakeTelegram, clock: ManualClock) -> TelegramChannel:
+    """A Telegram channel whose rate limiter, and the fake's call times, run on one virtual clock."""
     virtual = [0.0]
 
     async def advance(seconds: float) -> None:
@@ -294,7 +295,11 @@ async def test_sender_keeps_telegram_rate_limits(tg: App, fake: FakeTelegram, cl
 
     fake.clock = lambda: virtual[0]
     limiter = RateLimiter(30, 1.0, clock=lambda: virtual[0], sleep=advance)
-    channel = TelegramChannel(build_bot(TOKEN, fake.url), clock, limiter=limiter)
+    return TelegramChannel(build_bot(TOKEN, fake.url), clock, limiter=limiter)
+
+
+async def test_sender_keeps_telegram_rate_limits(tg: App, fake: FakeTelegram, clock: ManualClock) -> None:
+    channel = _on_virtual_time(fake, clock)
     chats = [str(1000 + n) for n in range(40)] + [ALEX] * 3
     async with tg.db.transaction() as s:
         for chat in chats:
@@ -322,14 +327,7 @@ async def test_a_chat_inside_its_gap_does_not_hold_back_other_chats(
     tg: App, fake: FakeTelegram, clock: ManualClock
 ) -> None:
     """60 messages queued to one chat, then a check-in to another: the check-in does not wait a minute."""
-    virtual = [0.0]
-
-    async def advance(seconds: float) -> None:
-        virtual[0] += seconds
-
-    fake.clock = lambda: virtual[0]
-    limiter = RateLimiter(30, 1.0, clock=lambda: virtual[0], sleep=advance)
-    channel = TelegramChannel(build_bot(TOKEN, fake.url), clock, limiter=limiter)
+    channel = _on_virtual_time(fake, clock)
     flood = "999"
     async with tg.db.transaction() as s:
         for n in range(60):
