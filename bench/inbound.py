@@ -5,7 +5,10 @@ three-question check-in over pre-built updates, with no I/O at all (handlers ret
 instead of calling Telegram). Peerline's figure includes the SQLite transaction that makes every answer
 durable, and the outbox sender delivering every reply to the console channel.
 
-    uv run python -m bench.inbound [--pirs 500] [--concurrency 64] [--database-url URL]
+    uv run python -m bench.inbound [--pirs 500] [--concurrency 64] [--database-url URL] [--encrypted]
+
+`--encrypted` runs Peerline with PEERLINE_ENCRYPTION_KEY set (names, numbers and what people write
+encrypted at rest), to show what encryption costs against the same baseline.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
 from bot.people import add_person
 from config.settings import DEFAULT_CONFIG_DIR, Settings
+from storage.crypto import new_key
 from storage.models import Role
 
 BENCH_FLOW = """
@@ -178,6 +182,7 @@ async def run_peerline(
     database_url: str | None,
     before_timing: Callable[[], object] = lambda: None,
     run: int = 1,
+    encryption_key: str | None = None,
 ) -> tuple[float, list[float], float]:
     workdir = Path(tempfile.mkdtemp(prefix="peerline-bench-"))
     config_dir = workdir / "config"
@@ -185,7 +190,8 @@ async def run_peerline(
     (config_dir / "flows" / "bench_checkin.yaml").write_text(BENCH_FLOW, encoding="utf-8")
     url = database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     console = ConsoleChannel()
-    app = App.build(Settings(database_url=url, config_dir=config_dir), channels={"console": console})
+    settings = Settings(database_url=url, config_dir=config_dir, encryption_key=encryption_key)
+    app = App.build(settings, channels={"console": console})
     try:
         await app.db.upgrade()
         now = app.clock.now()
@@ -243,7 +249,9 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, alternating; medians compared")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--encrypted", action="store_true", help="with PEERLINE_ENCRYPTION_KEY set")
     args = parser.parse_args()
+    key = new_key() if args.encrypted else None
     messages = args.pirs * len(ANSWERS)
     print(f"{args.pirs} PIRs x {len(ANSWERS)} answers, {args.concurrency} in flight, {args.repeat} runs each")
     base_rates: list[float] = []
@@ -258,9 +266,15 @@ async def main() -> None:
         base_rates.append(report(f"{run}: baseline, aiogram in-memory FSM", messages, base_s, base_lat))
         base_all += base_lat
         ours_s, ours_lat, delivered = await run_peerline(
-            args.pirs, args.concurrency, args.database_url, before_timing=gc.collect, run=run
+            args.pirs,
+            args.concurrency,
+            args.database_url,
+            before_timing=gc.collect,
+            run=run,
+            encryption_key=key,
         )
-        ours_rates.append(report(f"{run}: peerline, durable pipeline", messages, ours_s, ours_lat))
+        label = "peerline, durable, encrypted" if key else "peerline, durable pipeline"
+        ours_rates.append(report(f"{run}: {label}", messages, ours_s, ours_lat))
         ours_all += ours_lat
         print(f"   peerline: all {messages} replies delivered {delivered:.2f} s after the first answer")
     base_rate, ours_rate = statistics.median(base_rates), statistics.median(ours_rates)

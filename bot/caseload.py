@@ -65,10 +65,10 @@ async def caseload(s: AsyncSession, staff_id: int) -> list[tuple[Person, CareTea
                     col(CareTeam.supervisor_id) == staff_id,
                 )
             )
-            .order_by(col(Person.name), col(Person.id))
         )
     ).all()
-    return [(person, team) for person, team in rows]
+    # By name in Python: names are encrypted at rest, so the database cannot sort them.
+    return sorted(((person, team) for person, team in rows), key=lambda row: (row[0].name, row[0].id))
 
 
 async def family_of(s: AsyncSession, pir_ids: Sequence[int], now: datetime) -> list[tuple[Person, int]]:
@@ -80,12 +80,10 @@ async def family_of(s: AsyncSession, pir_ids: Sequence[int], now: datetime) -> l
             select(Person, FamilyLink)
             .join(FamilyLink, col(FamilyLink.family_id) == col(Person.id))
             .where(col(FamilyLink.pir_id).in_(pir_ids), col(FamilyLink.revoked_at).is_(None))
-            .order_by(col(Person.name), col(FamilyLink.id))
         )
     ).all()
-    return [
-        (person, link.pir_id) for person, link in rows if link.expires_at is None or link.expires_at > now
-    ]
+    live = [(person, link) for person, link in rows if link.expires_at is None or link.expires_at > now]
+    return [(person, link.pir_id) for person, link in sorted(live, key=lambda row: (row[0].name, row[1].id))]
 
 
 # -- check-in history -------------------------------------------------------------------------------

@@ -108,9 +108,11 @@ def fail_on_operator_error(exc: ValueError) -> None:
     from bot.content import ContentError  # noqa: PLC0415  (only once something went wrong)
     from flows.loader import FlowError  # noqa: PLC0415
     from flows.triage import LexiconError  # noqa: PLC0415
+    from storage.crypto import EncryptionError  # noqa: PLC0415
     from storage.db import DatabaseUrlError  # noqa: PLC0415
 
-    if isinstance(exc, UserError | ContentError | FlowError | LexiconError | DatabaseUrlError):
+    operator = UserError | ContentError | FlowError | LexiconError | DatabaseUrlError | EncryptionError
+    if isinstance(exc, operator):
         fail(str(exc))
 
 
@@ -667,6 +669,39 @@ def db_new_key(as_json: JsonOpt = False) -> None:
         emit(True, {"key": key})
     else:
         typer.echo(key)
+
+
+@db_app.command("encrypt")
+def db_encrypt(as_json: JsonOpt = False) -> None:
+    """Encrypt a plaintext database in place with PEERLINE_ENCRYPTION_KEY (stop `serve` first)."""
+    _rekey(rotate=False, as_json=as_json)
+
+
+@db_app.command("rotate-key")
+def db_rotate_key(as_json: JsonOpt = False) -> None:
+    """Re-encrypt everything under the first key of PEERLINE_ENCRYPTION_KEY (set it to NEW,OLD; stop `serve`
+    first). Afterwards the old key can be dropped."""
+    _rekey(rotate=True, as_json=as_json)
+
+
+def _rekey(*, rotate: bool, as_json: bool) -> None:
+    from storage.crypto import EncryptionError  # noqa: PLC0415
+    from storage.keys import Rekeyed, reencrypt  # noqa: PLC0415
+
+    async def work(a: App) -> Rekeyed:
+        if a.db.keyring is None:
+            raise EncryptionError("set PEERLINE_ENCRYPTION_KEY first; make a key with `peerline db new-key`")
+        await a.db.upgrade(check_key=False)
+        return await reencrypt(a.db.engine, a.db.keyring, rotate=rotate)
+
+    done = run_with_app(work, upgrade=False, channels=False)
+    verb = "re-encrypted" if rotate else "encrypted"
+    after = "; PEERLINE_ENCRYPTION_KEY may now hold the first key alone" if rotate else ""
+    emit(
+        as_json,
+        {"status": verb, "rows": done.rows, "values": done.values, "key": done.fingerprint},
+        f"{verb} {done.values} values in {done.rows} rows under key {done.fingerprint}{after}",
+    )
 
 
 @app.command("demo")

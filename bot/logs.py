@@ -1,6 +1,8 @@
 """Logging for `peerline serve`: our own events at INFO, without other libraries' noise or people's data.
 
-What we log names messages by id, never by their text. Two libraries would say more at INFO:
+What we log names messages by id, never by their text, and people by id, never by number: a phone
+number that reaches a line anyway (a provider's error message quotes the number it refused) is masked
+by the formatter. Two libraries would say more at INFO:
 APScheduler's executor writes two lines per job run (`Running job ...`, `... executed successfully`),
 that is every scheduler tick, and twilio-python writes every API request with its headers.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import TextIO
@@ -36,6 +39,25 @@ class ProtocolErrorsInOneLine(logging.Filter):
         return True
 
 
+PHONE = re.compile(r"\+\d[\d ().-]{6,18}\d")
+
+
+def mask_numbers(text: str) -> str:
+    """`text` with every phone number in E.164 or written form (+1 415 555 0123) masked."""
+    return PHONE.sub("+[number]", text)
+
+
+class Masking(logging.Formatter):
+    """A formatter whose every line, traceback included, has phone numbers masked."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_numbers(self._inner.format(record))
+
+
 class JsonLines(logging.Formatter):
     """One JSON object per record: time (UTC, ISO 8601), level, logger, message (and a traceback)."""
 
@@ -57,7 +79,7 @@ def configure_logging(
     """Log to `stream` (standard error) at `level`, with the loggers in QUIET held at theirs; with
     `json_lines` one JSON object per line (`peerline serve --json`)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonLines() if json_lines else logging.Formatter(FORMAT))
+    handler.setFormatter(Masking(JsonLines() if json_lines else logging.Formatter(FORMAT)))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)

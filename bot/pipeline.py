@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -55,6 +55,7 @@ from storage.models import (
     Person,
     Role,
     SessionStatus,
+    fold_name,
 )
 from storage.repo import (
     active_links_of_family,
@@ -641,7 +642,7 @@ class Pipeline:
         number = parse_id(target.lstrip("@#"))
         if target.startswith("@") and number is None:
             found = await turn.s.scalars(
-                select(col(Person.id)).where(func.lower(col(Person.name)) == target[1:].casefold()).limit(2)
+                select(col(Person.id)).where(col(Person.name_key) == fold_name(target[1:])).limit(2)
             )
             ids = found.all()
             return ids[0] if len(ids) == 1 else None

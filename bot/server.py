@@ -45,6 +45,7 @@ async def serve(settings: Settings, host: str, port: int, *, json_logs: bool = F
     mode = telegram_mode(settings)  # refuses a webhook without a secret before anything starts
     configure_logging(json_lines=json_logs)
     app = App.build(settings)
+    await app.db.upgrade()  # refuses a database the key does not open before anything starts
     sms = SmsChannel.from_settings(settings)
     if sms is not None:
         app.add_channel(sms)
@@ -52,7 +53,6 @@ async def serve(settings: Settings, host: str, port: int, *, json_logs: bool = F
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await app.db.upgrade()
     runner = web.AppRunner(make_web_app(app))
     freeze_startup_heap()
     await runner.setup()

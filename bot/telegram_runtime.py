@@ -248,4 +248,5 @@ async def register_commands(app: App, channel: TelegramChannel) -> None:
                 _commands(app, _STAFF, locale), scope=BotCommandScopeChat(chat_id=chat_id)
             )
         except (TelegramBadRequest, TelegramForbiddenError) as exc:  # one odd chat must not stop start-up
-            log.warning("no command menu for Telegram chat %s: %s", address, exc.message)
+            # The chat id is a person's identity (42 CFR Part 2): never in the log.
+            log.warning("no command menu for one staff Telegram chat: %s", exc.message)

@@ -14,7 +14,7 @@ import phonenumbers
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from storage.crypto import FieldCipher
+from storage.crypto import Keyring
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_QUIET_HOURS = "21:00-09:00"  # local time; SMS programs keep check-ins to about 09:00-20:00
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     @classmethod
     def _usable_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip():
-            FieldCipher(value.get_secret_value())  # raises ValueError with what a key must look like
+            Keyring(value.get_secret_value())  # raises ValueError with what a key must look like
             return value
         return None
 

@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.appends import install, write_appends
-from storage.crypto import FieldCipher
+from storage.crypto import Keyring
 from storage.types import CIPHER_ATTRIBUTE
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -164,7 +164,7 @@ class Database:
             kwargs["max_overflow"] = 10
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        cipher = FieldCipher(encryption_key) if encryption_key else None
+        self.keyring = cipher = Keyring(encryption_key) if encryption_key else None
         setattr(self.engine.dialect, CIPHER_ATTRIBUTE, cipher)  # read by storage.types.SecretText
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -214,13 +214,26 @@ class Database:
         """Create tables straight from the models (tests); deployments use `upgrade`."""
         async with self.engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.create_all)
+        await self.check_key()
 
-    async def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations on this engine's connection (a cheap no-op when already current).
+    async def check_key(self) -> None:
+        """Refuse (`storage.crypto.EncryptionError`, one line) unless the key opens the database."""
+        from storage.keys import check  # noqa: PLC0415
+
+        await check(self.engine, self.keyring)
+
+    async def upgrade(self, revision: str = "head", *, check_key: bool = True) -> None:
+        """Apply Alembic migrations on this engine's connection (a cheap no-op when already current), then
+        check the key (`check_key`).
 
         Every CLI command upgrades first, so "already current" is decided without loading alembic: the
         heads named in the migration files against the database's `alembic_version`.
         """
+        await self._migrate(revision)
+        if check_key:
+            await self.check_key()
+
+    async def _migrate(self, revision: str) -> None:
         heads = migration_heads() if revision == "head" else None
         if heads:
             async with self.engine.connect() as conn:

@@ -1,8 +1,11 @@
 """SQLModel tables: the single source of truth for people, conversations, alerts and history.
 
 Enumerations are stored as plain strings (StrEnum values) so migrations stay portable between
-SQLite and PostgreSQL. What people write (message bodies, answers, alert reasons, notes) is `SecretText` /
-`SecretJSON`: encrypted at rest when PEERLINE_ENCRYPTION_KEY is set (`storage.crypto`).
+SQLite and PostgreSQL. With PEERLINE_ENCRYPTION_KEY set (`storage.crypto`), what people write and who
+they are is encrypted at rest: names, message bodies, answers, session state, alert reasons, notes, audit
+details and consent records are `SecretText` / `SecretJSON`; phone numbers, chat ids and provider message
+ids, which the bot looks up by value, are `LookupText`. Ids, times, roles, statuses and categories stay
+plain, so every query works unchanged.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, insert_sentinel
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, insert_sentinel
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapper
 from sqlmodel import Field, SQLModel
 
-from storage.types import SecretJSON, SecretText, UTCDateTime
+from storage.types import LookupText, SecretJSON, SecretText, UTCDateTime
 
 
 class Role(StrEnum):
@@ -101,8 +106,15 @@ class ShareScope(StrEnum):
     ALERTS = "alerts"
 
 
-def _json() -> Any:
-    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+def _secret_json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(SecretJSON, nullable=False))
+
+
+def _lookup(purpose: str, *, nullable: bool = False, unique: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None if nullable else ...,
+        sa_column=Column(LookupText(purpose), nullable=nullable, unique=unique, index=index),
+    )
 
 
 def _jsonlist() -> Any:
@@ -122,7 +134,9 @@ def _sentinel() -> Column[Any]:
 class Person(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     role: str = Field(index=True)
-    name: str = Field(index=True)
+    name: str = Field(sa_type=SecretText)
+    # The name folded (`fold_name`), for finding "@Alex" without reading every name; set on every write.
+    name_key: str | None = _lookup("name", nullable=True, index=True)
     locale: str = "en"
     timezone: str = "America/New_York"
     status: str = PersonStatus.ACTIVE
@@ -134,7 +148,7 @@ class ChannelIdentity(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     channel: str
-    address: str
+    address: str = _lookup("address")
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     unreachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -166,7 +180,7 @@ class FamilyLink(SQLModel, table=True):
     pir_id: int = Field(foreign_key="person.id", index=True)
     scope: str = ShareScope.NONE
     purpose: str = "family support"
-    consent: dict[str, Any] = _json()
+    consent: dict[str, Any] = _secret_json()
     granted_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -193,7 +207,7 @@ class FlowSession(SQLModel, table=True):
     flow_id: str
     locale: str = "en"
     channel: str
-    state: dict[str, Any] = _json()
+    state: dict[str, Any] = _secret_json()
     status: str = SessionStatus.ACTIVE
     local_date: str | None = None
     started_at: datetime = Field(sa_type=UTCDateTime)
@@ -224,11 +238,11 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     direction: str
     channel: str
-    address: str
+    address: str = _lookup("address")
     person_id: int | None = Field(default=None, foreign_key="person.id")
     body: str = Field(sa_type=SecretText)
     kind: str = MessageKind.TEXT
-    provider_id: str | None = Field(default=None, unique=True)
+    provider_id: str | None = _lookup("provider", nullable=True, unique=True)
     status: str = MessageStatus.RECEIVED
     error_code: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -242,13 +256,15 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id")
     channel: str
-    address: str
+    address: str = _lookup("address")
     body: str = Field(sa_type=SecretText)
     buttons: list[Any] = _jsonlist()
     priority: int = 5
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
-    last_error: str | None = None
+    last_error: str | None = Field(
+        default=None, sa_type=SecretText
+    )  # a provider's words may quote the number
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -286,7 +302,7 @@ class AuditEvent(SQLModel, table=True):
     actor: str
     action: str = Field(index=True)
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
-    detail: dict[str, Any] = _json()
+    detail: dict[str, Any] = _secret_json()
 
 
 class ContactMethod(StrEnum):
@@ -323,3 +339,26 @@ class Invite(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+def fold_name(name: str) -> str:
+    """A name as people type it to find someone: case and spacing do not matter."""
+    return " ".join(name.casefold().split())
+
+
+@event.listens_for(Person, "before_insert")
+@event.listens_for(Person, "before_update")
+def _keep_name_key(_mapper: Mapper[Person], _connection: Connection, person: Person) -> None:
+    person.name_key = fold_name(person.name)
+
+
+class KeyCheck(SQLModel, table=True):
+    """Which key this database's looked-up values are encrypted with (its fingerprint, `storage.crypto`).
+
+    One row once the database is encrypted; none while it is plaintext. `storage.keys` reads it before
+    anything else runs, so a process never starts with no key, or a wrong one, on an encrypted database.
+    """
+
+    id: int = Field(default=1, primary_key=True)
+    fingerprint: str
+    set_at: datetime = Field(sa_type=UTCDateTime)

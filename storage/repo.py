@@ -120,3 +120,23 @@ def audit(
     appends(s).audit.append(
         {"at": at, "actor": actor, "action": action, "person_id": person_id, "detail": detail}
     )
+
+
+def mark_lost(
+    s: AsyncSession, ident: ChannelIdentity, now: datetime, *, opted_out: bool, code: str | None, source: str
+) -> bool:
+    """Mark a channel opted out at the provider (Twilio 21610) or unreachable (a blocked bot, a number
+    that cannot take texts), once, audited; whether it was newly marked. Any message from the person
+    clears `unreachable_at` again (`bot.pipeline`); an opt-out only their START clears."""
+    if opted_out:
+        if ident.opted_out_at is not None:
+            return False
+        ident.opted_out_at = now
+        action = "consent.opted_out"
+    else:
+        if ident.unreachable_at is not None:
+            return False
+        ident.unreachable_at = now
+        action = "identity.unreachable"
+    audit(s, now, "system", action, ident.person_id, channel=ident.channel, code=code, source=source)
+    return True

@@ -10,14 +10,14 @@ from sqlalchemy import DateTime, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from storage.crypto import FieldCipher, read_plain
+from storage.crypto import LOOKUP_PREFIX, EncryptionError, Keyring, read_plain
 
 CIPHER_ATTRIBUTE = "peerline_cipher"  # set on an engine's dialect by storage.db.Database
 
 
-def _cipher(dialect: Dialect) -> FieldCipher | None:
+def _cipher(dialect: Dialect) -> Keyring | None:
     cipher = getattr(dialect, CIPHER_ATTRIBUTE, None)
-    assert cipher is None or isinstance(cipher, FieldCipher)
+    assert cipher is None or isinstance(cipher, Keyring)
     return cipher
 
 
@@ -33,6 +33,38 @@ class SecretText(TypeDecorator[str]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         return None if value is None else read_plain(str(value), _cipher(dialect))
+
+
+class LookupText(TypeDecorator[str]):
+    """Text the bot finds by value (a phone number, a chat id), encrypted deterministically at rest when
+    the engine has a key, so `column == value` and `column.in_(values)` still work (see `storage.crypto`).
+
+    `purpose` names the kind of value; values of different kinds never compare equal encrypted.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, purpose: str) -> None:
+        super().__init__()
+        self.purpose = purpose
+
+    def __repr__(self) -> str:  # how migrations write the type
+        return f"LookupText(purpose={self.purpose!r})"
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        cipher = _cipher(dialect)
+        return value if value is None or cipher is None else cipher.seal_lookup(value, self.purpose)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        cipher = _cipher(dialect)
+        if cipher is not None:
+            return cipher.open_lookup(str(value), self.purpose)
+        if str(value).startswith(LOOKUP_PREFIX):
+            raise EncryptionError("stored data is encrypted: set PEERLINE_ENCRYPTION_KEY to read it")
+        return str(value)
 
 
 class SecretJSON(TypeDecorator[Any]):

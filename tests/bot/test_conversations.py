@@ -41,6 +41,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from sqlmodel import col, select
 
 from bot.app import App
@@ -281,6 +282,23 @@ async def harness(db_url: str, clock: ManualClock) -> AsyncIterator[Harness]:
 
 @pytest.mark.parametrize("case", _cases())
 async def test_conversation(harness: Harness, case: dict[str, Any]) -> None:
+    await _run_case(harness, case)
+
+
+# The safety path, opt-outs and the staff side once more with names, numbers and what people write
+# encrypted at rest (storage.crypto): every lookup by phone or chat id must still find its person.
+ENCRYPTED = ("safety", "opt_out", "peer_side")
+KEY = Fernet.generate_key().decode("ascii")
+
+
+@pytest.mark.parametrize("case", [c for c in _cases() if str(c.id).split(":")[0] in ENCRYPTED])
+async def test_conversation_encrypted(harness: Harness, case: dict[str, Any], db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("encryption is the same on both databases; once is enough")
+    await _run_case(harness, case | {"settings": case.get("settings", {}) | {"encryption_key": KEY}})
+
+
+async def _run_case(harness: Harness, case: dict[str, Any]) -> None:
     await harness.seed(case)
     for number, step in enumerate(case["steps"], 1):
         try:

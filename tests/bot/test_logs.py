@@ -126,3 +126,16 @@ async def test_a_request_aiohttp_cannot_parse_is_one_warning_line_not_a_tracebac
     assert len(lines) == 2, logs.getvalue()
     assert all(" WARNING aiohttp.server: refused a malformed HTTP request: 400 " in line for line in lines)
     assert "Traceback" not in logs.getvalue()
+
+
+def test_a_phone_number_in_any_line_or_traceback_is_masked(logs: io.StringIO) -> None:
+    log = logging.getLogger("bot.outbox")
+    log.info("will retry message 7: The 'To' number +14155550123 is not a valid phone number")
+    try:
+        raise ValueError("refused +1 (415) 555-0199")
+    except ValueError:
+        log.exception("channel sms raised")
+    written = logs.getvalue()
+    assert "4155550123" not in written and "555-0199" not in written
+    assert written.count("+[number]") == 3  # the line, the traceback's message and its last line
+    assert "will retry message 7" in written and "Traceback" in written

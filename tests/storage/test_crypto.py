@@ -15,7 +15,7 @@ from bot.checkins import start_checkin
 from bot.clock import ManualClock
 from bot.people import resolve
 from config.settings import Settings
-from storage.crypto import EncryptionError, FieldCipher, new_key, read_plain
+from storage.crypto import EncryptionError, Keyring, new_key, read_plain
 from storage.db import Database
 from storage.models import Alert, Answer, Message
 from tests.bot.careteam import seed
@@ -25,28 +25,28 @@ SECRET = "I relapsed last night and I want to kill myself"
 
 
 def test_round_trip_and_rotation() -> None:
-    old = FieldCipher(OLD_KEY)
+    old = Keyring(OLD_KEY)
     stored = old.encrypt("my secret")
     assert stored.startswith("enc1:") and "secret" not in stored
     assert old.decrypt(stored) == "my secret"
-    rotated = FieldCipher(f"{KEY}, {OLD_KEY}")  # new key first: encrypts with it, still opens the old
+    rotated = Keyring(f"{KEY}, {OLD_KEY}")  # new key first: encrypts with it, still opens the old
     assert rotated.decrypt(stored) == "my secret"
-    assert FieldCipher(KEY).decrypt(rotated.encrypt("x")) == "x"
+    assert Keyring(KEY).decrypt(rotated.encrypt("x")) == "x"
     with pytest.raises(EncryptionError, match="does not hold"):
-        FieldCipher(KEY).decrypt(stored)
+        Keyring(KEY).decrypt(stored)
 
 
 def test_plain_values_stay_readable_and_encrypted_ones_need_a_key() -> None:
-    assert FieldCipher(KEY).decrypt("written before the key") == "written before the key"
+    assert Keyring(KEY).decrypt("written before the key") == "written before the key"
     assert read_plain("plain", None) == "plain"
     with pytest.raises(EncryptionError, match="set PEERLINE_ENCRYPTION_KEY"):
-        read_plain(FieldCipher(KEY).encrypt("x"), None)
+        read_plain(Keyring(KEY).encrypt("x"), None)
 
 
 @pytest.mark.parametrize("bad", ["nope", "short,", f"{KEY},not-a-key"])
 def test_a_bad_key_is_refused_with_how_to_make_one(bad: str) -> None:
     with pytest.raises(ValueError, match="peerline db new-key"):
-        FieldCipher(bad)
+        Keyring(bad)
 
 
 @pytest.fixture
