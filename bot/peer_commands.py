@@ -50,6 +50,7 @@ from storage.models import (
     MessageKind,
     Person,
     Role,
+    fold_name,
 )
 from storage.repo import audit, history
 
@@ -193,6 +194,9 @@ class _Run:
     command: Command
     now: datetime
     queued: int = 0
+    # Who a refused lookup named when that is one person off the sender's care teams (an alert of
+    # theirs, their id or full name): the refusal is audited against them, so their trail shows it.
+    refused_about: int | None = None
 
     @property
     def actor(self) -> str:
@@ -291,7 +295,10 @@ class PeerCommands:
             return None
         alert = await run.s.get(Alert, number, with_for_update=lock)
         assert run.sender.id is not None
-        if alert is None or not await on_team(run.s, run.sender.id, alert.person_id):
+        if alert is None:
+            return None
+        if not await on_team(run.s, run.sender.id, alert.person_id):
+            run.refused_about = alert.person_id
             return None
         return alert
 
@@ -322,8 +329,22 @@ class PeerCommands:
         if match.ambiguous:
             await self._ambiguous(run, " ".join([first, *words[1 : match.used]]), match.people)
             return None, ""
+        run.refused_about = await self._named_elsewhere(run, [first, *words[1:]])
         await self._say(run, "who_unknown", who=words[0])
         return None, ""
+
+    async def _named_elsewhere(self, run: _Run, words: Sequence[str]) -> int | None:
+        """The one person off the sender's care teams whom `words` name by id or full name, if any."""
+        if (number := parse_id(words[0])) is not None:
+            return number if await run.s.get(Person, number) is not None else None
+        for size in range(min(len(words), 4), 0, -1):
+            key = fold_name(" ".join(words[:size]))
+            found = (
+                await run.s.scalars(select(col(Person.id)).where(col(Person.name_key) == key).limit(2))
+            ).all()
+            if found:
+                return found[0] if len(found) == 1 else None
+        return None
 
     async def _ambiguous(self, run: _Run, who: str, found: Sequence[Person]) -> None:
         """People are told apart by their full names; only people who share one need their number."""
@@ -347,11 +368,11 @@ class PeerCommands:
             opened = [a for a in await open_alerts(s, ids) if a.status == AlertStatus.OPEN]
             alert = await s.get(Alert, opened[0].id, with_for_update=True) if opened else None
             if alert is None:
-                audit(s, run.now, run.actor, "peer.ack", None, found=False)
+                audit(s, run.now, run.actor, "peer.ack", run.refused_about, found=False)
                 await self._say(run, "no_open_alerts")
                 return
         if alert is None:
-            audit(s, run.now, run.actor, "peer.ack", None, alert_ref=ref, found=False)
+            audit(s, run.now, run.actor, "peer.ack", run.refused_about, alert_ref=ref, found=False)
             await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
             return
         change = await self._escalation.acknowledge(s, alert, sender, run.now)
@@ -377,7 +398,7 @@ class PeerCommands:
         ref, note = parts[0], (parts[1].strip() if len(parts) > 1 else "")
         alert = await self._alert(run, ref)
         if alert is None:
-            audit(s, run.now, run.actor, "peer.done", None, alert_ref=ref, found=False)
+            audit(s, run.now, run.actor, "peer.done", run.refused_about, alert_ref=ref, found=False)
             await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
             return
         change = await self._escalation.resolve(s, alert, sender, note, run.now)
@@ -435,7 +456,7 @@ class PeerCommands:
             return
         alert = await self._alert(run, ref, lock=False)
         if alert is None:
-            audit(s, run.now, run.actor, "peer.more", None, alert_ref=ref, found=False)
+            audit(s, run.now, run.actor, "peer.more", run.refused_about, alert_ref=ref, found=False)
             await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
             return
         assert alert.id is not None
@@ -492,7 +513,7 @@ class PeerCommands:
         s = run.s
         pir, _ = await self._person(run, run.command.args)
         if pir is None or pir.id is None:
-            audit(s, run.now, run.actor, "peer.history", None, found=False)
+            audit(s, run.now, run.actor, "peer.history", run.refused_about, found=False)
             return
         audit(s, run.now, run.actor, "peer.history", pir.id)
         facts = await summary(s, pir.id, recent=7)
@@ -553,7 +574,7 @@ class PeerCommands:
         if alert_number(first) is not None and not first.startswith("@"):
             alert = await self._alert(run, first)
             if alert is None:
-                audit(s, run.now, run.actor, "peer.reply", None, alert_ref=first, found=False)
+                audit(s, run.now, run.actor, "peer.reply", run.refused_about, alert_ref=first, found=False)
                 await self._say(run, "alert_unknown", ref=first.lstrip("#"))
                 return
             target = await s.get(Person, alert.person_id)
@@ -561,7 +582,7 @@ class PeerCommands:
         else:
             target, text = await self._person(run, args, family=True)
             if target is None:
-                audit(s, run.now, run.actor, "peer.reply", None, found=False)
+                audit(s, run.now, run.actor, "peer.reply", run.refused_about, found=False)
                 return
         assert target is not None and target.id is not None
         if not text:
@@ -612,7 +633,7 @@ class PeerCommands:
         if pir is None or pir.id is None or rest:
             if pir is not None and rest:
                 await self._say(run, "note_usage")
-            audit(s, run.now, run.actor, "peer.note", None, found=False)
+            audit(s, run.now, run.actor, "peer.note", run.refused_about, found=False)
             return
         units = (minutes + UNIT_MINUTES - FIRST_UNIT_MINUTES) // UNIT_MINUTES  # 8-22 min: 1, 23-37: 2
         note = ContactNote(
@@ -658,7 +679,7 @@ class PeerCommands:
         pause = run.command.verb is Verb.PAUSE
         pir, _ = await self._person(run, run.command.args)
         if pir is None or pir.id is None:
-            audit(s, run.now, run.actor, f"peer.{run.command.verb}", None, found=False)
+            audit(s, run.now, run.actor, f"peer.{run.command.verb}", run.refused_about, found=False)
             return
         schedules = (
             await s.scalars(select(CheckinSchedule).where(col(CheckinSchedule.person_id) == pir.id))

@@ -449,6 +449,10 @@ async def test_outsiders_try_every_peer_command_and_see_nothing(drive: Driver, s
     if sender == "pat":
         assert all(e.actor != "unknown" for e in refused)
         assert all(e.detail.get("found", False) is False for e in refused if "found" in e.detail)
+        # Each attempt that named Alex (by name or by one of Alex's alerts) is on Alex's own trail.
+        naming = [t for t, p in commands if "alex" in t.casefold() or "{alert}" in t or p]
+        about_alex = [e for e in refused if e.person_id == alex.id]
+        assert len(about_alex) == len(naming), ([e.action for e in about_alex], naming)
 
 
 @pytest.mark.parametrize(
