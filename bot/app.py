@@ -14,9 +14,14 @@ from config.settings import Settings
 from storage.db import Database
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.content import Content
     from bot.outbox import OutboxSender
     from bot.pipeline import Pipeline
+    from storage.models import ChannelIdentity
 
 
 def freeze_startup_heap() -> None:
@@ -59,9 +64,15 @@ class App:
 
     @functools.cached_property
     def sender(self) -> OutboxSender:
+        from bot.contact import tell_team  # noqa: PLC0415
         from bot.outbox import OutboxSender  # noqa: PLC0415
 
-        return OutboxSender(self.db, self.channels, self.clock, messages=self.content.messages)
+        messages = self.content.messages
+
+        async def on_lost(s: AsyncSession, ident: ChannelIdentity, now: datetime, opted_out: bool) -> int:
+            return await tell_team(s, messages, ident, now, opted_out=opted_out)
+
+        return OutboxSender(self.db, self.channels, self.clock, on_lost=on_lost)
 
     @functools.cached_property
     def pipeline(self) -> Pipeline:

@@ -25,7 +25,6 @@ from sqlmodel import col, select
 
 from bot.channels.base import Button, Channel, Failed, OutboundMessage, SendResult, Sent
 from bot.clock import Clock
-from bot.content import Messages
 from bot.delivery import advance_status_sql
 from bot.ratelimit import RateLimiter
 from storage.appends import QueuedMessage, appends
@@ -38,9 +37,8 @@ from storage.models import (
     MessageKind,
     MessageStatus,
     Outbox,
-    Person,
 )
-from storage.repo import audit, care_team, identity_for, identity_in, reachable_identity
+from storage.repo import audit, identity_for, identity_in, mark_lost
 
 log = logging.getLogger(__name__)
 
@@ -137,56 +135,9 @@ def queue_message(
     )
 
 
-async def tell_peer(
-    s: AsyncSession, messages: Messages, ident: ChannelIdentity, now: datetime, key: str
-) -> int:
-    """A person who opted out or blocked us may be pulling away: queue message `key` to their peer.
-
-    Returns how many messages were queued (0 when there is no peer or the peer cannot be reached).
-    """
-    team = await care_team(s, ident.person_id)
-    person = await s.get(Person, ident.person_id)
-    peer = await s.get(Person, team.peer_id) if team is not None and team.peer_id is not None else None
-    if person is None or peer is None or peer.id is None:
-        return 0
-    to = await reachable_identity(s, peer.id)
-    if to is None:
-        audit(s, now, "system", "notify.unreachable", peer.id, about=person.id)
-        return 0
-    text = messages.text(key, peer.locale, name=person.name, channel=ident.channel)
-    queued = queue_message(s, to, text, MessageKind.SYSTEM, now)
-    audit(
-        s, now, "system", key.replace("_told_", ".told_"), person.id, peer_id=peer.id, channel=ident.channel
-    )
-    return 0 if queued is None else 1
-
-
-async def lost_contact(
-    s: AsyncSession,
-    messages: Messages | None,
-    ident: ChannelIdentity,
-    now: datetime,
-    *,
-    opted_out: bool,
-    code: str | None,
-    source: str,
-) -> int:
-    """The one way a channel is marked lost: opted out at the provider (Twilio 21610) or unreachable
-    (a blocked bot, a number that cannot take texts). Marks it once, audits it, and tells the peer.
-    Returns how many messages were queued. Any message from the person clears `unreachable_at`
-    again (`bot.pipeline`); an opt-out only their START clears."""
-    if opted_out:
-        if ident.opted_out_at is not None:
-            return 0
-        ident.opted_out_at = now
-        action, key = "consent.opted_out", "peer_told_opt_out"
-    else:
-        if ident.unreachable_at is not None:
-            return 0
-        ident.unreachable_at = now
-        action, key = "identity.unreachable", "peer_told_unreachable"
-    audit(s, now, "system", action, ident.person_id, channel=ident.channel, code=code, source=source)
-    return await tell_peer(s, messages, ident, now, key) if messages is not None else 0
+# Told when a send finds a channel newly lost (opted out with the carrier, blocked, gone): who should hear
+# is `bot.contact`'s decision, wired in by the app; returns how many messages it queued.
+OnLost = Callable[[AsyncSession, ChannelIdentity, datetime, bool], Awaitable[int]]
 
 
 class _Due(NamedTuple):
@@ -212,10 +163,10 @@ class OutboxSender:
         *,
         batch: int = 128,
         retry: RetryPolicy | None = None,
-        messages: Messages | None = None,
+        on_lost: OnLost | None = None,
     ) -> None:
         self._db = db
-        self._messages = messages
+        self._on_lost = on_lost
         self._channels = channels
         self._clock = clock
         self._batch = batch
@@ -409,9 +360,9 @@ class OutboxSender:
             ident = await identity_for(s, row.channel, row.address)
             if ident is not None and (result.opted_out or result.unreachable):
                 # The provider knows of a STOP we never saw (Twilio 21610), or the chat or number is gone.
-                await lost_contact(
-                    s, self._messages, ident, now, opted_out=result.opted_out, code=result.code, source="send"
-                )
+                lost = mark_lost(s, ident, now, opted_out=result.opted_out, code=result.code, source="send")
+                if lost and self._on_lost is not None:
+                    await self._on_lost(s, ident, now, result.opted_out)
             audit(
                 s,
                 now,

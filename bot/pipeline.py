@@ -19,16 +19,17 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.audience import audience_text, tell_supervisors
+from bot.audience import audience_text
 from bot.caseload import STAFF
 from bot.channels.base import Inbound
 from bot.checkins import queue_outputs, split_payload
 from bot.clock import Clock
+from bot.contact import tell_team
 from bot.content import Content
 from bot.escalation import Escalation, reachable, team_of
 from bot.invites import redeem_invite, start_code
 from bot.onboarding import ONBOARDING, apply_onboarding
-from bot.outbox import queue_message, queue_to, tell_peer
+from bot.outbox import queue_message, queue_to
 from bot.peer_commands import PeerCommands, looks_like_command
 from bot.trends import TREND_STEPS, TrendHistory, load_histories
 from bot.triage import Alerting, Signal, reply_key
@@ -732,12 +733,7 @@ class Pipeline:
                     person.id,
                     channel=identity.channel,
                 )
-                if person.role in STAFF:  # alerts will no longer reach them here
-                    turn.outcome.queued += await tell_supervisors(s, messages, person, identity, turn.now)
-                else:
-                    turn.outcome.queued += await tell_peer(
-                        s, messages, identity, turn.now, "peer_told_opt_out"
-                    )
+                turn.outcome.queued += await tell_team(s, messages, identity, turn.now, opted_out=True)
                 # One confirmation, then silence: a repeated STOP is recorded but not answered.
                 await self._reply(turn, worded("opted_out"), MessageKind.KEYWORD)
         elif keyword is Keyword.START:

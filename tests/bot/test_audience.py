@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.audience import _role_key, audience_text, variants
+from bot.audience import audience_text, variants
 from bot.content import Content
 from config.settings import DEFAULT_CONFIG_DIR
 from storage.models import Role
@@ -51,8 +51,3 @@ def test_family_texts_are_about_their_own_support(locale: str) -> None:
         text = audience_text(MESSAGES, key, Role.FAMILY, "sms", locale, program="Harbor", support="Ana")
         assert ("how you are doing" if locale == "en" else "cómo estás tú") in text
 
-
-def test_every_staff_role_has_a_name_for_the_supervisors_notice() -> None:
-    for role in (Role.PEER, Role.SUPERVISOR, Role.ADMIN):
-        for locale in ("en", "es"):
-            assert MESSAGES.text(_role_key(MESSAGES, role), locale)

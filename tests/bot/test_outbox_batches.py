@@ -139,7 +139,7 @@ async def test_a_stop_handled_mid_batch_withholds_the_rest_of_the_batch(
             for who in ("alex", "pat"):
                 queue_message(s, idents[who], f"{who} {number}", MessageKind.CHECKIN, clock.now())
     channel = StopDuringFirstSend(app)
-    sender = OutboxSender(app.db, {"console": channel}, clock, messages=app.content.messages)
+    sender = OutboxSender(app.db, {"console": channel}, clock)
     assert await sender.drain() == 12 + 2  # the 12 dealt with (sent or withheld), then the 2 STOP queued
     assert channel.stopped
 

@@ -468,3 +468,52 @@ async def test_an_unreachable_receipt_tells_the_peer_and_a_text_from_the_person_
             if e.action.startswith("identity.")
         ]
     assert actions == ["identity.unreachable", "identity.reachable_again"]
+
+
+# -- lost contact: who hears (bot.contact) ------------------------------------------------------------
+
+DANA = "+12025550177"
+
+
+async def _with_supervisor(world: SmsWorld) -> None:
+    now = world.app.clock.now()
+    async with world.app.db.transaction() as s:
+        await add_person(s, now, role=Role.SUPERVISOR, name="Dana", phone=DANA)
+        await assign(s, now, pir="Alex", peer="Sam", supervisor="Dana")
+
+
+@pytest.mark.parametrize(
+    ("code", "told"),
+    [
+        (21610, "Sam (peer) opted out of messages on sms"),
+        (30005, "Sam (peer) can no longer be reached on sms"),
+    ],
+)
+async def test_a_receipt_that_loses_a_peer_tells_their_supervisor(
+    world: SmsWorld, code: int, told: str
+) -> None:
+    """A peer who opted out with the carrier, or whose number is gone, can no longer be paged there."""
+    await _with_supervisor(world)
+    await world.text(ALEX, "can we talk tomorrow?")  # relayed to Sam
+    (sid,) = world.twilio.sids_to(SAM)
+    await world.receipt(sid, "failed", code)
+    await world.deliver()
+    dana = world.twilio.take(DANA)
+    assert len(dana) == 1 and told in dana[0], dana
+    ident = await _identity(world, SAM)
+    assert (ident.opted_out_at is not None) == (code == 21610)
+    assert (ident.unreachable_at is not None) == (code == 30005)
+    async with world.app.db.transaction() as s:
+        actions = [e.action for e in (await s.scalars(select(AuditEvent))).all()]
+    assert ("supervisor.told_opt_out" if code == 21610 else "supervisor.told_unreachable") in actions
+
+
+async def test_a_family_member_who_opts_out_is_made_known_to_the_pirs_peer(world: SmsWorld) -> None:
+    await world.text(JORDAN, "STOP")
+    _expect(world, {JORDAN: ["unsubscribed"], SAM: ["Jordan, who is enrolled as Alex's family, opted out"]})
+    async with world.app.db.transaction() as s:
+        jordan = await resolve(s, "Jordan")
+        told = (
+            await s.scalars(select(AuditEvent).where(col(AuditEvent.action) == "peer.told_opt_out"))
+        ).all()
+    assert [e.person_id for e in told] == [jordan.id]
