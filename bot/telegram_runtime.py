@@ -22,6 +22,7 @@ from aiogram import Bot
 from aiogram.exceptions import AiogramError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import TelegramMethod
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
+from aiogram.types.update import UpdateTypeLookupError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlmodel import col, select
@@ -109,7 +110,9 @@ def add_webhook_route(web_app: web.Application, app: App) -> None:
 class _CheckedHandler(SimpleRequestHandler):
     """aiogram's webhook handler, made safe for whatever arrives: the secret is compared as bytes (a
     header that is not ASCII is a wrong secret, not a crash), and a body that is not a Telegram update
-    (not JSON, `null`, a list, nested past reason, wrong types) is a 400 with the reason in the log."""
+    (not JSON, `null`, a list, nested past reason, wrong types) is a 400 with the reason in the log. An
+    update without any event aiogram knows is answered 200 and left alone: aiogram would warn about it
+    with the whole update, text and all, on standard error (and Telegram would send it again on a 4xx)."""
 
     def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
         wanted = (self.secret_token or "").encode()
@@ -129,6 +132,11 @@ class _CheckedHandler(SimpleRequestHandler):
             reason = " ".join(str(exc).split())[:200]
             log.warning("refused %s: not a Telegram update (%s)", WEBHOOK_PATH, reason)
             return web.Response(status=400, text="not a Telegram update")
+        try:
+            update.event_type  # noqa: B018  (the lookup is the check)
+        except UpdateTypeLookupError:
+            log.info("ignored Telegram update %s: no event this bot handles", update.update_id)
+            return web.Response(body=self._build_response_writer(bot=bot, result=None))
         result: TelegramMethod[Any] | None = await self.dispatcher.feed_webhook_update(
             bot, update, **self.data
         )
