@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIET: dict[str, int] = {
@@ -27,11 +28,14 @@ QUIET: dict[str, int] = {
 
 class ProtocolErrorsInOneLine(logging.Filter):
     """aiohttp answers a request it cannot parse (a header over 8 KB, bad chunking, a bad method) with
-    a 400 of its own and logs it as an ERROR with a traceback. It is the client's mistake, not ours:
-    one WARNING line with the reason."""
+    a 400 of its own and logs it as an ERROR with a traceback; so it does for the rest of a body it reads
+    after our answer (a `Content-Encoding: gzip` body that is not gzip). It is the client's mistake, not
+    ours: one WARNING line with the reason."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, RequestPayloadError) and isinstance(exc.__cause__, HttpProcessingError):
+            exc = exc.__cause__
         if isinstance(exc, HttpProcessingError):
             record.msg, record.args = "refused a malformed HTTP request: %s %s", (exc.code, exc.message)
             record.levelno, record.levelname = logging.WARNING, "WARNING"

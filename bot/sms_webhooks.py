@@ -186,14 +186,19 @@ _CHARSETS = frozenset({"utf-8", "utf8"})
 async def _form(request: web.Request) -> MultiDictProxy[str]:
     """The fields of a Twilio webhook, read from the raw body: a form, in UTF-8, as Twilio sends it.
 
-    Anything else (another content type, an unknown charset, bytes that are not UTF-8, a bad escape)
-    is a 400 with the reason in the log, never a parser's exception."""
+    Anything else (another content type, an unknown charset, bytes that are not UTF-8, a bad escape, a
+    body that is cut short or will not decode) is a 400 with the reason in the log, never a traceback."""
     if request.content_type != _FORM:
         raise _bad(request, f"expected {_FORM}, got {request.content_type or 'no content type'}")
     charset = (request.charset or "utf-8").lower()
     if charset not in _CHARSETS:
         raise _bad(request, f"unsupported charset {charset[:40]!r}")
-    body = await request.read()
+    try:
+        body = await request.read()
+    except ConnectionResetError:  # the client hung up before the body it announced arrived
+        raise _bad(request, "unreadable body (the client hung up before its end)") from None
+    except web.RequestPayloadError as exc:  # bad chunking, a Content-Encoding the body is not in
+        raise _bad(request, f"unreadable body ({' '.join(str(exc).split())[:200]})") from None
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:

@@ -124,7 +124,13 @@ class _CheckedHandler(SimpleRequestHandler):
 
     async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
         try:
-            data = json.loads(await request.read())
+            body = await request.read()
+        except (ConnectionResetError, web.RequestPayloadError) as exc:  # cut short, bad chunking, gzip
+            reason = " ".join(str(exc).split())[:200]
+            log.warning("refused %s: unreadable body (%s)", WEBHOOK_PATH, reason)
+            return web.Response(status=400, text="unreadable body")
+        try:
+            data = json.loads(body)
             if not isinstance(data, dict):
                 raise ValueError(f"an update is a JSON object, not {type(data).__name__}")
             update = Update.model_validate(data, context={"bot": bot})

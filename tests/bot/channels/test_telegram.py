@@ -765,3 +765,40 @@ async def test_webhook_acknowledges_an_update_without_an_event_it_handles(
     assert await _inbound(tg) == []
     assert "ignored Telegram update 2: no event this bot handles" in caplog.text
     assert "PRIVATE" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("framing", "hang_up"),
+    [
+        (b'Content-Encoding: gzip\r\nContent-Length: 16\r\n\r\n{"update_id": 1}', False),  # not gzip
+        (b'Content-Length: 100\r\n\r\n{"update_id": 1}', True),  # 84 bytes short
+    ],
+)
+async def test_webhook_refuses_a_body_it_cannot_read_with_400(
+    tg: App, caplog: pytest.LogCaptureFixture, framing: bytes, hang_up: bool
+) -> None:
+    # Found by tests/bot/test_webhook_fuzz.py: reading the body raised, a 500 with a traceback.
+    tg.settings = tg.settings.model_copy(update={"telegram_webhook_secret": SecretStr(SECRET)})
+    runner = web.AppRunner(make_web_app(tg))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /telegram/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"X-Telegram-Bot-Api-Secret-Token: " + SECRET.encode() + b"\r\n" + framing
+        )
+        await writer.drain()
+        if hang_up:
+            await asyncio.sleep(0.2)  # the handler is waiting for the rest of the body
+            writer.write_eof()
+        status = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+    finally:
+        await runner.cleanup()
+    assert status == (b"" if hang_up else b"HTTP/1.1 400 Bad Request\r\n"), status
+    assert any("refused /telegram/webhook: unreadable body" in r.getMessage() for r in caplog.records)
+    # (aiohttp still reports the undecodable rest of the body itself: `bot.logs` makes that one line)
+    assert not [r for r in caplog.records if r.getMessage().startswith("Error handling request")]
