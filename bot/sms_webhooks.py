@@ -85,7 +85,10 @@ class SmsWebhooks:
             log.warning("refused %s from %s: no %s header", request.path, request.remote, SIGNATURE_HEADER)
             raise web.HTTPForbidden(text="missing signature")
         params = await _form(request)
-        url = self.signed_url(request)
+        try:
+            url = self.signed_url(request)
+        except ValueError:  # no URL has this Host (a port that is no number, bytes that are not text)
+            raise _bad(request, f"no URL has the Host header {request.host[:40]!r}") from None
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
         if not self._validator.validate(url, params, signature, algorithm):
             log.warning("refused %s from %s: bad signature for %s", request.path, request.remote, url)

@@ -7,6 +7,7 @@ Program: peer Sam and PIR Alex, both on SMS; family member Jordan on SMS, linked
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -479,6 +480,21 @@ async def test_a_body_that_cannot_be_read_is_a_400_not_a_traceback(
     assert any(refused in r.getMessage() for r in caplog.records)
     # (aiohttp still reports the undecodable rest of the body itself: `bot.logs` makes that one line)
     assert not [r for r in caplog.records if r.getMessage().startswith("Error handling request")]
+
+
+@pytest.mark.parametrize("host", ["x:99999", "a:b:c", "\x80"])
+async def test_without_a_public_url_a_host_no_url_can_be_made_of_is_a_400(
+    db_url: str, clock: ManualClock, host: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by tests/bot/test_webhook_fuzz.py: the URL to check the signature against was built from the
+    # Host header, and a port that is no number (or bytes that are not text) raised: a 500.
+    async with sms_world(db_url, clock, public_url=None) as world:
+        params = world.inbound_params(ALEX, "hi")
+        headers = {"X-Twilio-Signature": "c2lnbmF0dXJl", "Host": host}
+        response = await world.client.post("/sms/inbound", data=params, headers=headers)
+        assert response.status == 400
+        assert "no URL has the Host header" in await response.text()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize("m", ["%C2%B2", "9223372036854775808", "99999999999999999999", "-1", "1e3"])
