@@ -50,4 +50,3 @@ def test_family_texts_are_about_their_own_support(locale: str) -> None:
     for key in ("opted_in", "help"):
         text = audience_text(MESSAGES, key, Role.FAMILY, "sms", locale, program="Harbor", support="Ana")
         assert ("how you are doing" if locale == "en" else "cómo estás tú") in text
-
