@@ -166,7 +166,7 @@ def people_add(
                 telegram=telegram,
                 phone=phone,
                 console=console,
-                checkin_time=checkin_time,
+                checkin_time=checkin_time or a.settings.default_checkin_time,
                 quiet=a.settings.quiet_window,
             )
             assert person.id is not None

@@ -24,6 +24,13 @@ class SettingsError(ValueError):
     """Raised when the environment holds a bad value; the message names the offending key."""
 
 
+def _hh_mm(value: str) -> str:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f"bad time {value!r}: use HH:MM in 24-hour form, e.g. 09:30")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
 def _tz(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -63,7 +70,7 @@ class Settings(BaseSettings):
     discreet_name: str | None = None
     support_contact: str = "your peer specialist"
     default_timezone: Annotated[str, AfterValidator(_tz)] = "America/New_York"
-    default_checkin_time: str = "09:00"
+    default_checkin_time: Annotated[str, AfterValidator(_hh_mm)] = "09:00"  # for `people add` without one
     # Local window in which nothing scheduled is sent ("21:00-09:00"); "off" disables it.
     quiet_hours: str = DEFAULT_QUIET_HOURS
     catch_up_grace_minutes: int = Field(default=180, ge=0)

@@ -39,7 +39,6 @@ class OutboundMessage:
     address: str
     text: str
     buttons: Sequence[Sequence[Button]] = field(default_factory=tuple)
-    kind: str = "text"
 
 
 @dataclass(frozen=True, slots=True)

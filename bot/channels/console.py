@@ -1,6 +1,7 @@
 """The console channel: a terminal (demo) or an in-memory mailbox (tests, benchmarks).
 
-Modelled on errbot's test backend: `push` feeds an inbound line, `outbox` collects what was sent.
+Modelled on errbot's test backend: `sent` keeps what was delivered to each address and `take` pops it;
+inbound lines are handed to the pipeline by whoever drives the console (the demo, a test).
 """
 
 from __future__ import annotations

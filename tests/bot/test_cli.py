@@ -297,6 +297,19 @@ def test_bad_setting_names_the_key(cli, monkeypatch: pytest.MonkeyPatch) -> None
     assert "PEERLINE_TICK_SECONDS" in cli("people", "list", code=2)
 
 
+def test_people_enrolled_without_a_time_check_in_at_the_programs_default(
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PEERLINE_DEFAULT_CHECKIN_TIME", "9:45")
+    cli("people", "add", "--role", "pir", "--name", "Robin", "--console", "robin")
+    cli("people", "add", "--role", "pir", "--name", "Kai", "--console", "kai", "--checkin-time", "18:00")
+    assert json.loads(cli("schedule", "set", "Robin", "--json"))["local_time"] == "09:45"
+    assert json.loads(cli("schedule", "set", "Kai", "--json"))["local_time"] == "18:00"
+    monkeypatch.setenv("PEERLINE_DEFAULT_CHECKIN_TIME", "25:00")
+    out = cli("people", "list", code=2)
+    assert "PEERLINE_DEFAULT_CHECKIN_TIME" in out and "HH:MM" in out
+
+
 def test_demo_script_runs_without_a_terminal(tmp_path: Path) -> None:
     script = tmp_path / "answers.txt"
     script.write_text("4\n9\nyes\nI slipped last night\nno\nskip\n", encoding="utf-8")
