@@ -19,6 +19,7 @@ from flows.engine import Question, Say, SessionState
 from flows.model import Audience, Flow
 from flows.render import render
 from storage.models import (
+    AuditAction,
     ChannelIdentity,
     ChannelName,
     FlowSession,
@@ -116,13 +117,21 @@ async def start_checkin(
     flow = flow_for(content, person, flow_id)
     identity = await reachable_identity(s, person.id)
     if identity is None:
-        audit(s, now, actor, "checkin.unreachable", person.id, flow=flow_id)
+        audit(s, now, actor, AuditAction.CHECKIN_UNREACHABLE, person.id, flow=flow_id)
         return None
     previous = await active_session(s, person.id)
     if previous is not None:
         previous.status = SessionStatus.ABANDONED
         previous.updated_at = now
-        audit(s, now, actor, "checkin.abandoned", person.id, session_id=previous.id, flow=previous.flow_id)
+        audit(
+            s,
+            now,
+            actor,
+            AuditAction.CHECKIN_ABANDONED,
+            person.id,
+            session_id=previous.id,
+            flow=previous.flow_id,
+        )
     sprint = engine.start(flow, person.locale)
     session = FlowSession(
         person_id=person.id,
@@ -139,7 +148,7 @@ async def start_checkin(
     s.add(session)
     await s.flush()
     await queue_outputs(s, identity, sprint.outputs, MessageKind.CHECKIN, now, buttons)
-    audit(s, now, actor, "checkin.started", person.id, session_id=session.id, flow=flow_id)
+    audit(s, now, actor, AuditAction.CHECKIN_STARTED, person.id, session_id=session.id, flow=flow_id)
     return session
 
 
@@ -154,7 +163,7 @@ async def remind(
     flow = content.flow(session.flow_id)
     sprint = engine.remind(flow, SessionState.from_json(session.state), session.locale)
     await queue_outputs(s, identity, sprint.outputs, MessageKind.CHECKIN, now, buttons)
-    audit(s, now, "system", "checkin.reminded", session.person_id, session_id=session.id)
+    audit(s, now, "system", AuditAction.CHECKIN_REMINDED, session.person_id, session_id=session.id)
 
 
 async def expire(
@@ -179,7 +188,15 @@ async def expire(
     if identity is not None:
         await queue_outputs(s, identity, sprint.outputs, MessageKind.CHECKIN, now, buttons)
     answered = len([v for v in sprint.state.answers.values() if v is not None])
-    audit(s, now, "system", "checkin.missed", session.person_id, session_id=session.id, answered=answered)
+    audit(
+        s,
+        now,
+        "system",
+        AuditAction.CHECKIN_MISSED,
+        session.person_id,
+        session_id=session.id,
+        answered=answered,
+    )
     person = await s.get(Person, session.person_id)
     assert person is not None
     signal = await trend_signal(s, person, flow.id, now, content.trends)

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 
 from bot.errors import UserError
 from config.settings import Settings, SettingsError, load_settings
-from storage.models import Alert, AlertStatus, Person, Role, ShareScope
+from storage.models import Alert, AlertStatus, AuditAction, Person, Role, ShareScope
 from storage.repo import audit, history, people
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def people_list(
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:
             rows = await people(s, role)
-            audit(s, a.clock.now(), "cli", "people.listed", None, count=len(rows))
+            audit(s, a.clock.now(), "cli", AuditAction.PEOPLE_LISTED, None, count=len(rows))
             return [p.model_dump(exclude={"created_at"}) for p in rows]
 
     rows = run_with_app(work, channels=False)
@@ -446,7 +446,7 @@ def alerts_list(
             if not all_:
                 query = query.where(col(Alert.status) != AlertStatus.RESOLVED)
             rows = (await s.scalars(query)).all()
-            audit(s, a.clock.now(), "cli", "alerts.listed", None, count=len(rows))
+            audit(s, a.clock.now(), "cli", AuditAction.ALERTS_LISTED, None, count=len(rows))
             return [{**r.model_dump(), "person": await _name_of(s, r.person_id)} for r in rows]
 
     rows = run_with_app(work, channels=False)
@@ -479,7 +479,7 @@ def history_cmd(
         async with a.db.transaction() as s:
             person = await resolve(s, who)
             rows = list(reversed(await history(s, person.id or 0, limit)))
-            audit(s, a.clock.now(), "cli", "history.viewed", person.id, count=len(rows))
+            audit(s, a.clock.now(), "cli", AuditAction.HISTORY_VIEWED, person.id, count=len(rows))
             return [m.model_dump() for m in rows]
 
     rows = run_with_app(work, channels=False)

@@ -18,7 +18,7 @@ from sqlmodel import col, or_, select
 from bot.caseload import STAFF
 from bot.content import Messages
 from bot.outbox import queue_message
-from storage.models import CareTeam, ChannelIdentity, MessageKind, Person, PersonStatus, Role
+from storage.models import AuditAction, CareTeam, ChannelIdentity, MessageKind, Person, PersonStatus, Role
 from storage.repo import active_links_of_family, audit, care_team, mark_lost, reachable_identity
 
 
@@ -84,11 +84,11 @@ async def _tell_peer(
     seen.add(peer.id)
     to = await reachable_identity(s, peer.id)
     if to is None:
-        audit(s, now, "system", "notify.unreachable", peer.id, about=person.id)
+        audit(s, now, "system", AuditAction.NOTIFY_UNREACHABLE, peer.id, about=person.id)
         return 0
     text = messages.text(key, peer.locale, name=person.name, pir=pir.name, channel=ident.channel)
     queued = queue_message(s, to, text, MessageKind.SYSTEM, now)
-    action = "peer.told_opt_out" if "opt_out" in key else "peer.told_unreachable"
+    action = AuditAction.PEER_TOLD_OPT_OUT if "opt_out" in key else AuditAction.PEER_TOLD_UNREACHABLE
     audit(s, now, "system", action, person.id, peer_id=peer.id, channel=ident.channel)
     return 0 if queued is None else 1
 
@@ -127,7 +127,7 @@ async def _tell_supervisors(
         assert supervisor.id is not None
         to = await reachable_identity(s, supervisor.id)
         if to is None:
-            audit(s, now, "system", "notify.unreachable", supervisor.id, about=staff.id)
+            audit(s, now, "system", AuditAction.NOTIFY_UNREACHABLE, supervisor.id, about=staff.id)
             continue
         text = messages.text(
             key,
@@ -138,7 +138,11 @@ async def _tell_supervisors(
         )
         if queue_message(s, to, text, MessageKind.SYSTEM, now) is not None:
             queued += 1
-        action = "supervisor.told_opt_out" if "opt_out" in key else "supervisor.told_unreachable"
+        action = (
+            AuditAction.SUPERVISOR_TOLD_OPT_OUT
+            if "opt_out" in key
+            else AuditAction.SUPERVISOR_TOLD_UNREACHABLE
+        )
         audit(s, now, "system", action, staff.id, supervisor_id=supervisor.id)
     return queued
 

@@ -28,6 +28,7 @@ from flows.escalation import FALLBACK_TIERS, ChainState, EscalationPolicy, Tier
 from storage.models import (
     Alert,
     AlertStatus,
+    AuditAction,
     CareTeam,
     ChannelIdentity,
     MessageKind,
@@ -99,7 +100,7 @@ class Escalation:
                 s,
                 now,
                 "system",
-                "alert.digest_scheduled",
+                AuditAction.ALERT_DIGEST_SCHEDULED,
                 alert.person_id,
                 alert_id=alert.id,
                 due=alert.next_escalation_at.isoformat(),
@@ -112,7 +113,7 @@ class Escalation:
                 s,
                 now,
                 "system",
-                "alert.held",
+                AuditAction.ALERT_HELD,
                 alert.person_id,
                 alert_id=alert.id,
                 until=alert.next_escalation_at.isoformat(),
@@ -135,11 +136,11 @@ class Escalation:
                 if identity is None:
                     continue
                 queue_message(s, identity, compose(person), MessageKind.ALERT, now)
-                audit(s, now, "system", "oncall.paged", None, to=person.id, what=what)
+                audit(s, now, "system", AuditAction.ONCALL_PAGED, None, to=person.id, what=what)
                 paged.append(person)
             if paged:
                 return paged
-        audit(s, now, "system", "oncall.nobody_reachable", None, what=what)
+        audit(s, now, "system", AuditAction.ONCALL_NOBODY_REACHABLE, None, what=what)
         return []
 
     async def would_reach(self, s: AsyncSession, alert: Alert) -> Person | None:
@@ -208,14 +209,14 @@ class Escalation:
         done.queued = len(done.paged)
         done.queued += await self._tell_supervisor(s, ctx, done, now)
         if due.tiers and not done.paged:
-            audit(s, now, "system", "alert.nobody_reachable", alert.person_id, alert_id=alert.id)
+            audit(s, now, "system", AuditAction.ALERT_NOBODY_REACHABLE, alert.person_id, alert_id=alert.id)
         alert.escalation_level, alert.repeats = state.level, state.repeats
         alert.next_escalation_at = next_at
         audit(
             s,
             now,
             "system",
-            "alert.escalated" if due.tiers else "alert.timer",
+            AuditAction.ALERT_ESCALATED if due.tiers else AuditAction.ALERT_TIMER,
             alert.person_id,
             alert_id=alert.id,
             level=state.level,
@@ -228,8 +229,8 @@ class Escalation:
         """Nobody in the care team could be paged: the program's on-call, and if none of them can be
         reached either, every active supervisor and admin. Nobody is left untold."""
         for group, action in (
-            (await oncall(s), "alert.oncall_paged"),
-            (await last_resort(s), "alert.all_staff_paged"),
+            (await oncall(s), AuditAction.ALERT_ONCALL_PAGED),
+            (await last_resort(s), AuditAction.ALERT_ALL_STAFF_PAGED),
         ):
             header: Header = ("alert_oncall", {"name": ctx.subject.name, "skipped": done.skipped})
             for person in group:
@@ -268,7 +269,7 @@ class Escalation:
                 s,
                 now,
                 "system",
-                "alert.tier_skipped",
+                AuditAction.ALERT_TIER_SKIPPED,
                 ctx.alert.person_id,
                 alert_id=ctx.alert.id,
                 tier=str(tier),
@@ -292,7 +293,7 @@ class Escalation:
             return 0
         header: Header = ("alert_supervisor_told", {"skipped": done.skipped, "paged": list(done.paged)})
         await self._page(s, ctx, supervisor, identity, [header], now, tier=Tier.SUPERVISOR)
-        audit(s, now, "system", "alert.supervisor_told", ctx.alert.person_id, alert_id=ctx.alert.id)
+        audit(s, now, "system", AuditAction.ALERT_SUPERVISOR_TOLD, ctx.alert.person_id, alert_id=ctx.alert.id)
         return 1
 
     async def _page(
@@ -318,7 +319,7 @@ class Escalation:
             s,
             now,
             "system",
-            "alert.notified",
+            AuditAction.ALERT_NOTIFIED,
             alert.person_id,
             alert_id=alert.id,
             to=person.id,
@@ -448,7 +449,9 @@ class Escalation:
             queue_message(s, identity, text, MessageKind.ALERT, now, rows)
             alert.reminders = step.reminders
             alert.next_escalation_at = step.next_at
-            audit(s, now, "system", "alert.reminded", alert.person_id, alert_id=alert.id, to=acker.id)
+            audit(
+                s, now, "system", AuditAction.ALERT_REMINDED, alert.person_id, alert_id=alert.id, to=acker.id
+            )
             return 1
         return await self._reopen(s, alert, acker, now)
 
@@ -460,7 +463,7 @@ class Escalation:
             s,
             now,
             "system",
-            "alert.reopened",
+            AuditAction.ALERT_REOPENED,
             alert.person_id,
             alert_id=alert.id,
             acknowledged_by=alert.acknowledged_by,
@@ -498,7 +501,7 @@ class Escalation:
         alert.acknowledged_at = now
         alert.reminders = 0
         alert.next_escalation_at = self.policy.after_acknowledged(alert.severity, now)
-        audit(s, now, f"person:{by.id}", "alert.acknowledged", alert.person_id, alert_id=alert.id)
+        audit(s, now, f"person:{by.id}", AuditAction.ALERT_ACKNOWLEDGED, alert.person_id, alert_id=alert.id)
         queued = await self._tell_team(s, alert, by, "team_acknowledged", now, note="")
         return Change(Result.CHANGED, queued)
 
@@ -514,7 +517,15 @@ class Escalation:
         alert.resolved_at = now
         alert.note = note or None
         alert.next_escalation_at = None
-        audit(s, now, f"person:{by.id}", "alert.resolved", alert.person_id, alert_id=alert.id, note=note)
+        audit(
+            s,
+            now,
+            f"person:{by.id}",
+            AuditAction.ALERT_RESOLVED,
+            alert.person_id,
+            alert_id=alert.id,
+            note=note,
+        )
         queued = await self._tell_team(s, alert, by, "team_resolved", now, note=note)
         return Change(Result.CHANGED, queued)
 
@@ -531,7 +542,13 @@ class Escalation:
         if not fresh and not new_categories:
             return Started()
         audit(
-            s, now, "system", "alert.updated", alert.person_id, alert_id=alert.id, categories=list(categories)
+            s,
+            now,
+            "system",
+            AuditAction.ALERT_UPDATED,
+            alert.person_id,
+            alert_id=alert.id,
+            categories=list(categories),
         )
         subject = await s.get(Person, alert.person_id)
         assert subject is not None and alert.id is not None
@@ -593,7 +610,16 @@ class Escalation:
                 continue
             text, rows = compose(person, identity)
             queue_message(s, identity, text, MessageKind.ALERT, now, rows)
-            audit(s, now, "system", "alert.team_told", alert.person_id, alert_id=alert.id, to=pid, what=what)
+            audit(
+                s,
+                now,
+                "system",
+                AuditAction.ALERT_TEAM_TOLD,
+                alert.person_id,
+                alert_id=alert.id,
+                to=pid,
+                what=what,
+            )
             told.append(person)
         return told
 
@@ -635,11 +661,19 @@ class Escalation:
                     if person.id not in alert.notified:
                         alert.notified = [*alert.notified, person.id]
                     audit(
-                        s, now, "system", "alert.digested", alert.person_id, alert_id=alert.id, to=person.id
+                        s,
+                        now,
+                        "system",
+                        AuditAction.ALERT_DIGESTED,
+                        alert.person_id,
+                        alert_id=alert.id,
+                        to=person.id,
                     )
                     break
             else:
-                audit(s, now, "system", "alert.nobody_reachable", alert.person_id, alert_id=alert.id)
+                audit(
+                    s, now, "system", AuditAction.ALERT_NOBODY_REACHABLE, alert.person_id, alert_id=alert.id
+                )
         messages = self._content.messages
         for person, identity, items in groups.values():
             reader = Reader.of(person, identity.channel, self._buttons)
@@ -650,7 +684,15 @@ class Escalation:
             footer = messages.text("digest_footer", reader.locale)
             text = self.staff_texts.digest(listed, reader, footer=footer)
             queue_message(s, identity, text, MessageKind.ALERT, now)
-            audit(s, now, "system", "digest.sent", None, to=person.id, alerts=[a.id for a, _, _ in items])
+            audit(
+                s,
+                now,
+                "system",
+                AuditAction.DIGEST_SENT,
+                None,
+                to=person.id,
+                alerts=[a.id for a, _, _ in items],
+            )
         return len(groups)
 
 

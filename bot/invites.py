@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.people import UserError
-from storage.models import ChannelIdentity, ChannelName, Invite, Person
+from storage.models import AuditAction, ChannelIdentity, ChannelName, Invite, Person
 from storage.repo import audit, identities_of
 
 # Telegram deep-link parameters: up to 64 characters of A-Z, a-z, 0-9, _ and -.
@@ -73,12 +73,12 @@ async def create_invite(
     s.add(invite)
     await s.flush()
     if open_codes:
-        audit(s, now, actor, "invite.retired", person.id, invites=[i.id for i in open_codes])
+        audit(s, now, actor, AuditAction.INVITE_RETIRED, person.id, invites=[i.id for i in open_codes])
     audit(
         s,
         now,
         actor,
-        "invite.created",
+        AuditAction.INVITE_CREATED,
         person.id,
         invite_id=invite.id,
         expires_at=invite.expires_at.isoformat(),
@@ -97,7 +97,7 @@ async def redeem_invite(
         .values(used_at=now)
     )
     if claimed.rowcount != 1:
-        audit(s, now, "system", "invite.refused", None, channel=channel)
+        audit(s, now, "system", AuditAction.INVITE_REFUSED, None, channel=channel)
         return None
     invite = (await s.scalars(select(Invite).where(col(Invite.code) == code))).one()
     person = await _lock(s, invite.person_id)
@@ -107,7 +107,7 @@ async def redeem_invite(
             s,
             now,
             "system",
-            "invite.refused",
+            AuditAction.INVITE_REFUSED,
             person.id,
             channel=channel,
             invite_id=invite.id,
@@ -124,7 +124,7 @@ async def redeem_invite(
         s,
         now,
         f"person:{person.id}",
-        "invite.redeemed",
+        AuditAction.INVITE_REDEEMED,
         person.id,
         invite_id=invite.id,
         channel=channel,

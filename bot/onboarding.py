@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.schedule import next_due
 from flows.engine import AnswerValue
-from storage.models import ChannelIdentity, CheckinSchedule, Person
+from storage.models import AuditAction, ChannelIdentity, CheckinSchedule, Person
 from storage.repo import audit
 
 ONBOARDING = "onboarding"
@@ -45,7 +45,7 @@ async def apply_onboarding(
         s,
         now,
         f"person:{person.id}",
-        "onboarding.applied",
+        AuditAction.ONBOARDING_APPLIED,
         person.id,
         consent=consent,
         language=language,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.people import UserError, resolve
-from storage.models import OnCall, Person, PersonStatus, Role
+from storage.models import AuditAction, OnCall, Person, PersonStatus, Role
 from storage.repo import audit
 
 ON_CALL_ROLES = (Role.SUPERVISOR, Role.ADMIN)
@@ -36,7 +36,7 @@ async def set_oncall(
     for position, person in enumerate(chosen):
         assert person.id is not None
         s.add(OnCall(position=position, person_id=person.id, set_at=now))
-    audit(s, now, actor, "oncall.set", None, people=[p.id for p in chosen])
+    audit(s, now, actor, AuditAction.ONCALL_SET, None, people=[p.id for p in chosen])
     return chosen
 
 

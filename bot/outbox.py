@@ -31,6 +31,7 @@ from storage.appends import QueuedMessage, appends
 from storage.db import Database
 from storage.models import (
     PRIORITY,
+    AuditAction,
     ChannelIdentity,
     Direction,
     Message,
@@ -272,7 +273,7 @@ class OutboxSender:
             message.error_code = "opted_out"
             message.updated_at = now
             await s.delete(current)
-            audit(s, now, "system", "message.withheld", message.person_id, message_id=message.id)
+            audit(s, now, "system", AuditAction.MESSAGE_WITHHELD, message.person_id, message_id=message.id)
         return [row for row in batch if row.id not in dropped]
 
     async def _send_batch(self, batch: list[_Due]) -> int:
@@ -367,7 +368,7 @@ class OutboxSender:
                 s,
                 now,
                 "system",
-                "message.failed",
+                AuditAction.MESSAGE_FAILED,
                 message.person_id,
                 message_id=message.id,
                 reason=result.reason,

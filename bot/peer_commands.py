@@ -43,6 +43,7 @@ from flows.numbers import parse_id
 from storage.models import (
     Alert,
     AlertStatus,
+    AuditAction,
     ChannelIdentity,
     CheckinSchedule,
     ContactMethod,
@@ -102,6 +103,7 @@ _WORDS: dict[str, Verb] = {
     "más": Verb.MORE,
     "mas": Verb.MORE,
 }
+_PAUSE_ACTIONS = {True: AuditAction.PEER_PAUSE, False: AuditAction.PEER_RESUME}
 _METHODS: dict[str, ContactMethod] = {
     **{m.value: m for m in ContactMethod},
     "sms": ContactMethod.TEXT,
@@ -246,7 +248,7 @@ class PeerCommands:
                 s,
                 now,
                 run.actor,
-                "peer_command.refused",
+                AuditAction.PEER_COMMAND_REFUSED,
                 sender.id,
                 verb=command.verb,
                 role=sender.role,
@@ -254,7 +256,7 @@ class PeerCommands:
             await self._say(run, "peer_command_refused")
             return run.queued
         if command.verb is None:
-            audit(s, now, run.actor, "peer_command.unknown", None)
+            audit(s, now, run.actor, AuditAction.PEER_COMMAND_UNKNOWN, None)
             await self._say(run, "no_command")
             return run.queued
         await self._handlers[command.verb](run)
@@ -368,16 +370,24 @@ class PeerCommands:
             opened = [a for a in await open_alerts(s, ids) if a.status == AlertStatus.OPEN]
             alert = await s.get(Alert, opened[0].id, with_for_update=True) if opened else None
             if alert is None:
-                audit(s, run.now, run.actor, "peer.ack", run.refused_about, found=False)
+                audit(s, run.now, run.actor, AuditAction.PEER_ACK, run.refused_about, found=False)
                 await self._say(run, "no_open_alerts")
                 return
         if alert is None:
-            audit(s, run.now, run.actor, "peer.ack", run.refused_about, alert_ref=ref, found=False)
+            audit(s, run.now, run.actor, AuditAction.PEER_ACK, run.refused_about, alert_ref=ref, found=False)
             await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
             return
         change = await self._escalation.acknowledge(s, alert, sender, run.now)
         run.queued += change.queued
-        audit(s, run.now, run.actor, "peer.ack", alert.person_id, alert_id=alert.id, result=change.result)
+        audit(
+            s,
+            run.now,
+            run.actor,
+            AuditAction.PEER_ACK,
+            alert.person_id,
+            alert_id=alert.id,
+            result=change.result,
+        )
         name = await self._subject_name(run, alert)
         if change.result is Result.CHANGED:
             assert alert.id is not None
@@ -392,18 +402,26 @@ class PeerCommands:
         s, sender = run.s, run.sender
         parts = run.command.args.split(maxsplit=1)
         if not parts or alert_number(parts[0]) is None:
-            audit(s, run.now, run.actor, "peer.done", None, usage=True)
+            audit(s, run.now, run.actor, AuditAction.PEER_DONE, None, usage=True)
             await self._say(run, "done_usage")
             return
         ref, note = parts[0], (parts[1].strip() if len(parts) > 1 else "")
         alert = await self._alert(run, ref)
         if alert is None:
-            audit(s, run.now, run.actor, "peer.done", run.refused_about, alert_ref=ref, found=False)
+            audit(s, run.now, run.actor, AuditAction.PEER_DONE, run.refused_about, alert_ref=ref, found=False)
             await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
             return
         change = await self._escalation.resolve(s, alert, sender, note, run.now)
         run.queued += change.queued
-        audit(s, run.now, run.actor, "peer.done", alert.person_id, alert_id=alert.id, result=change.result)
+        audit(
+            s,
+            run.now,
+            run.actor,
+            AuditAction.PEER_DONE,
+            alert.person_id,
+            alert_id=alert.id,
+            result=change.result,
+        )
         name = await self._subject_name(run, alert)
         if change.result is Result.CHANGED:
             await self._say(run, "done_done", alert_id=alert.id, name=name)
@@ -428,7 +446,7 @@ class PeerCommands:
         ids = [p.id for p, _ in await caseload(s, sender.id) if p.id is not None]
         policy = self._escalation.policy
         alerts = [a for a in await open_alerts(s, ids) if policy.for_severity(a.severity).digest]
-        audit(s, run.now, run.actor, "peer.digest", None, alerts=[a.id for a in alerts])
+        audit(s, run.now, run.actor, AuditAction.PEER_DIGEST, None, alerts=[a.id for a in alerts])
         if not alerts:
             await self._say(run, "digest_empty")
             return
@@ -451,12 +469,12 @@ class PeerCommands:
         s = run.s
         ref = run.command.args.split()[0] if run.command.args.split() else ""
         if alert_number(ref) is None:
-            audit(s, run.now, run.actor, "peer.more", None, usage=True)
+            audit(s, run.now, run.actor, AuditAction.PEER_MORE, None, usage=True)
             await self._say(run, "more_usage")
             return
         alert = await self._alert(run, ref, lock=False)
         if alert is None:
-            audit(s, run.now, run.actor, "peer.more", run.refused_about, alert_ref=ref, found=False)
+            audit(s, run.now, run.actor, AuditAction.PEER_MORE, run.refused_about, alert_ref=ref, found=False)
             await self._say(run, "alert_unknown", ref=ref.lstrip("#"))
             return
         assert alert.id is not None
@@ -466,7 +484,7 @@ class PeerCommands:
         reader = self._reader(run)
         seen = await summary(s, subject.id, recent=MORE_CHECKINS)
         facts = await self._escalation.facts(s, alert, subject, raised_by, reader, seen)
-        audit(s, run.now, run.actor, "peer.more", alert.person_id, alert_id=alert.id)
+        audit(s, run.now, run.actor, AuditAction.PEER_MORE, alert.person_id, alert_id=alert.id)
         rows: tuple[tuple[Button, ...], ...] = ()
         if reader.buttons and alert.status == AlertStatus.OPEN:
             rows = self._escalation.alert_buttons(alert.id, run.locale)
@@ -480,7 +498,7 @@ class PeerCommands:
         s, sender = run.s, run.sender
         assert sender.id is not None
         pirs = await caseload(s, sender.id)
-        audit(s, run.now, run.actor, "peer.caseload", None, pirs=[p.id for p, _ in pirs])
+        audit(s, run.now, run.actor, AuditAction.PEER_CASELOAD, None, pirs=[p.id for p, _ in pirs])
         if not pirs:
             await self._say(run, "caseload_empty")
             return
@@ -513,9 +531,9 @@ class PeerCommands:
         s = run.s
         pir, _ = await self._person(run, run.command.args)
         if pir is None or pir.id is None:
-            audit(s, run.now, run.actor, "peer.history", run.refused_about, found=False)
+            audit(s, run.now, run.actor, AuditAction.PEER_HISTORY, run.refused_about, found=False)
             return
-        audit(s, run.now, run.actor, "peer.history", pir.id)
+        audit(s, run.now, run.actor, AuditAction.PEER_HISTORY, pir.id)
         facts = await summary(s, pir.id, recent=7)
         reader = self._reader(run)
         lines = [self._text(run, "history_header", name=pir.name, streak=facts.streak)]
@@ -574,7 +592,15 @@ class PeerCommands:
         if alert_number(first) is not None and not first.startswith("@"):
             alert = await self._alert(run, first)
             if alert is None:
-                audit(s, run.now, run.actor, "peer.reply", run.refused_about, alert_ref=first, found=False)
+                audit(
+                    s,
+                    run.now,
+                    run.actor,
+                    AuditAction.PEER_REPLY,
+                    run.refused_about,
+                    alert_ref=first,
+                    found=False,
+                )
                 await self._say(run, "alert_unknown", ref=first.lstrip("#"))
                 return
             target = await s.get(Person, alert.person_id)
@@ -582,7 +608,7 @@ class PeerCommands:
         else:
             target, text = await self._person(run, args, family=True)
             if target is None:
-                audit(s, run.now, run.actor, "peer.reply", run.refused_about, found=False)
+                audit(s, run.now, run.actor, AuditAction.PEER_REPLY, run.refused_about, found=False)
                 return
         assert target is not None and target.id is not None
         if not text:
@@ -590,7 +616,7 @@ class PeerCommands:
             return
         identity = await reply_identity(s, target.id)
         if identity is None:
-            audit(s, run.now, run.actor, "peer.reply", target.id, delivered=False)
+            audit(s, run.now, run.actor, AuditAction.PEER_REPLY, target.id, delivered=False)
             await self._say(run, "reply_unreachable", name=target.name)
             return
         key = "peer_reply_family" if target.role == Role.FAMILY else "peer_reply"
@@ -601,7 +627,7 @@ class PeerCommands:
             s,
             run.now,
             run.actor,
-            "peer.reply",
+            AuditAction.PEER_REPLY,
             target.id,
             message_id=message,  # written as the message's id (storage.appends)
             channel=identity.channel,
@@ -626,14 +652,14 @@ class PeerCommands:
             await self._say(run, "note_usage")
             return
         if not 0 < minutes <= MAX_NOTE_MINUTES:
-            audit(s, run.now, run.actor, "peer.note", None, minutes=minutes, refused="minutes")
+            audit(s, run.now, run.actor, AuditAction.PEER_NOTE, None, minutes=minutes, refused="minutes")
             await self._say(run, "note_minutes_range", max=MAX_NOTE_MINUTES, hours=MAX_NOTE_MINUTES // 60)
             return
         pir, rest = await self._person(run, " ".join(words[:at]))
         if pir is None or pir.id is None or rest:
             if pir is not None and rest:
                 await self._say(run, "note_usage")
-            audit(s, run.now, run.actor, "peer.note", run.refused_about, found=False)
+            audit(s, run.now, run.actor, AuditAction.PEER_NOTE, run.refused_about, found=False)
             return
         units = (minutes + UNIT_MINUTES - FIRST_UNIT_MINUTES) // UNIT_MINUTES  # 8-22 min: 1, 23-37: 2
         note = ContactNote(
@@ -654,7 +680,7 @@ class PeerCommands:
             s,
             run.now,
             run.actor,
-            "contact.noted",
+            AuditAction.CONTACT_NOTED,
             pir.id,
             note_id=note.id,
             minutes=minutes,
@@ -679,7 +705,7 @@ class PeerCommands:
         pause = run.command.verb is Verb.PAUSE
         pir, _ = await self._person(run, run.command.args)
         if pir is None or pir.id is None:
-            audit(s, run.now, run.actor, f"peer.{run.command.verb}", run.refused_about, found=False)
+            audit(s, run.now, run.actor, _PAUSE_ACTIONS[pause], run.refused_about, found=False)
             return
         schedules = (
             await s.scalars(select(CheckinSchedule).where(col(CheckinSchedule.person_id) == pir.id))
@@ -691,7 +717,13 @@ class PeerCommands:
             schedule.paused = pause
             if not pause:  # resume from now: no catching up on the days it was paused
                 schedule.next_due_at = next_due(run.now, pir.timezone, schedule.local_time, schedule.days)
-        audit(s, run.now, run.actor, "checkins.paused" if pause else "checkins.resumed", pir.id)
+        audit(
+            s,
+            run.now,
+            run.actor,
+            AuditAction.CHECKINS_PAUSED if pause else AuditAction.CHECKINS_RESUMED,
+            pir.id,
+        )
         if pause:
             await self._say(run, "paused", name=pir.name)
         else:
@@ -706,5 +738,5 @@ class PeerCommands:
         return bool(schedules) and all(x.paused for x in schedules)
 
     async def _commands(self, run: _Run) -> None:
-        audit(run.s, run.now, run.actor, "peer.commands", None)
+        audit(run.s, run.now, run.actor, AuditAction.PEER_COMMANDS, None)
         await self._say(run, "peer_commands")

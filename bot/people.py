@@ -17,6 +17,7 @@ from bot.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI
 from bot.outbox import queue_message
 from bot.schedule import DEFAULT_QUIET, QuietHours, is_quiet_time, next_due
 from storage.models import (
+    AuditAction,
     CareTeam,
     ChannelIdentity,
     ChannelName,
@@ -130,7 +131,15 @@ async def add_person(
                 next_due_at=next_due(now, timezone, local_time),
             )
         )
-    audit(s, now, actor, "person.created", person.id, role=str(role), channels=[c for c, _ in identities])
+    audit(
+        s,
+        now,
+        actor,
+        AuditAction.PERSON_CREATED,
+        person.id,
+        role=str(role),
+        channels=[c for c, _ in identities],
+    )
     return person
 
 
@@ -200,7 +209,7 @@ async def assign(
         s,
         now,
         actor,
-        "care_team.assigned",
+        AuditAction.CARE_TEAM_ASSIGNED,
         pir_p.id,
         peer=team.peer_id,
         backup=team.backup_id,
@@ -264,5 +273,5 @@ async def link_family(
         family_id=fam.id, pir_id=pir_p.id, scope=share, consent=consent, granted_at=now, expires_at=expires_at
     )
     s.add(link)
-    audit(s, now, actor, "family.linked", pir_p.id, family=fam.id, scope=str(share))
+    audit(s, now, actor, AuditAction.FAMILY_LINKED, pir_p.id, family=fam.id, scope=str(share))
     return link

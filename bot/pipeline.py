@@ -47,6 +47,7 @@ from storage.db import Database
 from storage.models import (
     Alert,
     AlertStatus,
+    AuditAction,
     ChannelIdentity,
     Direction,
     FlowSession,
@@ -399,7 +400,7 @@ class Pipeline:
                 s,
                 now,
                 f"person:{person.id}" if person is not None else "unknown",
-                "message.unprocessed",
+                AuditAction.MESSAGE_UNPROCESSED,
                 message.person_id,
                 message_id=message.id,
                 channel=inbound.channel,
@@ -518,11 +519,25 @@ class Pipeline:
         assert person is not None and person.id is not None
         turn.identity, turn.person = identity, person
         turn.outcome.person_id = person.id
-        audit(s, turn.now, f"person:{person.id}", "message.received", person.id, message_id=turn.message.id)
+        audit(
+            s,
+            turn.now,
+            f"person:{person.id}",
+            AuditAction.MESSAGE_RECEIVED,
+            person.id,
+            message_id=turn.message.id,
+        )
         if identity.unreachable_at is not None:
             # They wrote from it, so it works again (a bot unblocked, a phone back on the network).
             identity.unreachable_at = None
-            audit(s, turn.now, "system", "identity.reachable_again", person.id, channel=identity.channel)
+            audit(
+                s,
+                turn.now,
+                "system",
+                AuditAction.IDENTITY_REACHABLE_AGAIN,
+                person.id,
+                channel=identity.channel,
+            )
 
         staff = person.role in STAFF
         keyword = None
@@ -582,7 +597,7 @@ class Pipeline:
             turn.s,
             turn.now,
             "unknown",
-            "peer_command.refused" if attempt else "stranger.message",
+            AuditAction.PEER_COMMAND_REFUSED if attempt else AuditAction.STRANGER_MESSAGE,
             about,
             channel=inbound.channel,
             address=inbound.address,
@@ -618,7 +633,7 @@ class Pipeline:
                 turn.s,
                 turn.now,
                 "system",
-                "crisis.unknown_sender",
+                AuditAction.CRISIS_UNKNOWN_SENDER,
                 None,
                 channel=inbound.channel,
                 categories=list(result.categories),
@@ -628,7 +643,14 @@ class Pipeline:
             if await self._explained_lately(turn):
                 # One explanation a day per address: a flood from one unknown chat is stored, not
                 # answered, so it cannot crowd out anyone's check-in.
-                audit(turn.s, turn.now, "unknown", "stranger.not_answered", None, channel=inbound.channel)
+                audit(
+                    turn.s,
+                    turn.now,
+                    "unknown",
+                    AuditAction.STRANGER_NOT_ANSWERED,
+                    None,
+                    channel=inbound.channel,
+                )
                 return
             text = messages.text("unknown_sender", "en", program=self._program)
             kind = MessageKind.SYSTEM
@@ -729,7 +751,7 @@ class Pipeline:
                     s,
                     turn.now,
                     f"person:{person.id}",
-                    "consent.opted_out",
+                    AuditAction.CONSENT_OPTED_OUT,
                     person.id,
                     channel=identity.channel,
                 )
@@ -743,7 +765,7 @@ class Pipeline:
                     s,
                     turn.now,
                     f"person:{person.id}",
-                    "consent.opted_in",
+                    AuditAction.CONSENT_OPTED_IN,
                     person.id,
                     channel=identity.channel,
                 )
@@ -801,7 +823,13 @@ class Pipeline:
             session.expires_at = None
             if halted:
                 audit(
-                    s, turn.now, "system", "checkin.stopped", person.id, session_id=session.id, why="crisis"
+                    s,
+                    turn.now,
+                    "system",
+                    AuditAction.CHECKIN_STOPPED,
+                    person.id,
+                    session_id=session.id,
+                    why="crisis",
                 )
             if flow.id == ONBOARDING and not halted:
                 await apply_onboarding(s, person, identity, sprint.state.answers, turn.now)
@@ -922,7 +950,7 @@ class Pipeline:
         subject = await self._subject_pir(turn)
         team = await team_of(s, subject.id) if subject is not None and subject.id is not None else {}
         if not any(team.values()):
-            audit(s, turn.now, "system", "relay.no_peer", person.id, message_id=turn.message.id)
+            audit(s, turn.now, "system", AuditAction.RELAY_NO_PEER, person.id, message_id=turn.message.id)
             if acknowledge:
                 await self._reply(turn, messages.text("relay_no_peer", person.locale), MessageKind.REPLY)
             return
@@ -934,7 +962,14 @@ class Pipeline:
                 break
         if to is None or to.id is None:
             # Kept in the history, but nobody can be told now: say so, and where help is.
-            audit(s, turn.now, "system", "relay.nobody_reachable", person.id, message_id=turn.message.id)
+            audit(
+                s,
+                turn.now,
+                "system",
+                AuditAction.RELAY_NOBODY_REACHABLE,
+                person.id,
+                message_id=turn.message.id,
+            )
             if acknowledge:
                 await self._reply(turn, messages.text("relay_unreachable", person.locale), MessageKind.REPLY)
             return
@@ -951,7 +986,7 @@ class Pipeline:
             s,
             turn.now,
             f"person:{person.id}",
-            "relay.to_peer",
+            AuditAction.RELAY_TO_PEER,
             person.id,
             peer_id=to.id,
             message_id=turn.message.id,

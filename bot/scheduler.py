@@ -22,6 +22,7 @@ from bot.schedule import QuietHours, in_quiet_hours, last_due, local_date, next_
 from storage.models import (
     Alert,
     AlertStatus,
+    AuditAction,
     CheckinSchedule,
     FlowSession,
     Person,
@@ -145,7 +146,15 @@ async def _due_checkin(
     if superseded or late:
         count = superseded + int(late)
         report.missed += count
-        audit(s, now, "scheduler", "checkin.missed_downtime", person.id, due=oldest.isoformat(), count=count)
+        audit(
+            s,
+            now,
+            "scheduler",
+            AuditAction.CHECKIN_MISSED_DOWNTIME,
+            person.id,
+            due=oldest.isoformat(),
+            count=count,
+        )
     if late:
         return
     if send_at > now:  # nothing scheduled goes out in quiet hours: held to their end
@@ -161,7 +170,13 @@ async def _due_checkin(
         flow_for(app.content, person, schedule.flow_id)
     except WrongAudienceError as exc:
         audit(
-            s, now, "scheduler", "checkin.wrong_audience", person.id, flow=schedule.flow_id, reason=str(exc)
+            s,
+            now,
+            "scheduler",
+            AuditAction.CHECKIN_WRONG_AUDIENCE,
+            person.id,
+            flow=schedule.flow_id,
+            reason=str(exc),
         )
         report.skipped += 1
         return
@@ -212,7 +227,14 @@ async def _reminders(app: App, now: datetime, batch: int, report: TickReport) ->
             assert person is not None
             if quiet is not None and in_quiet_hours(now, person.timezone, quiet):
                 session.remind_at = None  # a reminder that would land at night is dropped, not delayed
-                audit(s, now, "scheduler", "checkin.reminder_dropped", person.id, session_id=session.id)
+                audit(
+                    s,
+                    now,
+                    "scheduler",
+                    AuditAction.CHECKIN_REMINDER_DROPPED,
+                    person.id,
+                    session_id=session.id,
+                )
                 continue
             await remind(s, app.content, session, now, app.buttons)
             report.reminded += 1
@@ -239,6 +261,13 @@ async def _expiries(app: App, now: datetime, batch: int, report: TickReport) -> 
             notify = quiet is None or not in_quiet_hours(now, person.timezone, quiet)
             await expire(s, app.content, session, now, app.buttons, notify=notify)
             if not notify:
-                audit(s, now, "scheduler", "checkin.expired_notice_dropped", person.id, session_id=session.id)
+                audit(
+                    s,
+                    now,
+                    "scheduler",
+                    AuditAction.CHECKIN_EXPIRED_NOTICE_DROPPED,
+                    person.id,
+                    session_id=session.id,
+                )
             report.expired += 1
         return len(sessions) == batch

@@ -12,7 +12,7 @@ from sqlmodel import select
 from bot.content import Content, ContentError
 from bot.people import FLOW_FOR_ROLE, UserError, check_checkin_time, check_timezone, resolve
 from bot.schedule import ALL_DAYS, DEFAULT_QUIET, QuietHours, is_quiet_time, next_due, parse_days
-from storage.models import CheckinSchedule, Role
+from storage.models import AuditAction, CheckinSchedule, Role
 from storage.repo import audit
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
@@ -69,7 +69,7 @@ async def update_schedule(
         s,
         now,
         actor,
-        "schedule.updated",
+        AuditAction.SCHEDULE_UPDATED,
         person.id,
         flow=flow_id,
         time=schedule.local_time,

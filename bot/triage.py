@@ -19,7 +19,7 @@ from bot.escalation import Escalation
 from bot.outbox import queue_message
 from flows.severity import Severity
 from flows.triage import TriageResult, normalize
-from storage.models import Alert, AlertStatus, ChannelIdentity, MessageKind, Person, Role
+from storage.models import Alert, AlertStatus, AuditAction, ChannelIdentity, MessageKind, Person, Role
 from storage.repo import audit, reachable_identity
 
 _OVERDOSE = {"overdose", "medical"}
@@ -125,7 +125,7 @@ class Alerting:
         assert person.id is not None
         identity = await reachable_identity(s, person.id)
         if identity is None:
-            audit(s, now, "system", "notify.unreachable", person.id, kind=str(kind))
+            audit(s, now, "system", AuditAction.NOTIFY_UNREACHABLE, person.id, kind=str(kind))
             return 0
         return 1 if queue_message(s, identity, text, kind, now) is not None else 0
 
@@ -202,7 +202,7 @@ class Alerting:
                 alert = held
                 await self._escalation.fold(s, alert, categories, reasons, now)
                 alert.severity = severity
-                action = "alert.raised"
+                action = AuditAction.ALERT_RAISED
             else:
                 alert = Alert(
                     person_id=subject.id,
@@ -217,7 +217,7 @@ class Alerting:
                 )
                 s.add(alert)
                 await s.flush()
-                action = "alert.created"
+                action = AuditAction.ALERT_CREATED
             audit(
                 s,
                 now,
@@ -239,7 +239,9 @@ class Alerting:
             text = self.reply_text(signals, raised_by, reached, subject)
             if text is not None and queue_message(s, reply_to, text, MessageKind.CRISIS, now) is not None:
                 queued += 1
-                action = "crisis.replied" if severity is Severity.CRITICAL else "alert.replied"
+                action = (
+                    AuditAction.CRISIS_REPLIED if severity is Severity.CRITICAL else AuditAction.ALERT_REPLIED
+                )
                 audit(
                     s,
                     now,

@@ -294,6 +294,117 @@ class Alert(SQLModel, table=True):
     notified: list[int] = _jsonlist()
 
 
+class AuditAction(StrEnum):
+    """Every action the audit log records (`AuditEvent.action`); `storage.repo.audit` takes only these."""
+
+    ALERT_ACKNOWLEDGED = "alert.acknowledged"
+    ALERT_ALL_STAFF_PAGED = "alert.all_staff_paged"
+    ALERT_CREATED = "alert.created"
+    ALERT_DIGEST_SCHEDULED = "alert.digest_scheduled"
+    ALERT_DIGESTED = "alert.digested"
+    ALERT_ESCALATED = "alert.escalated"
+    ALERT_HELD = "alert.held"
+    ALERT_NOBODY_REACHABLE = "alert.nobody_reachable"
+    ALERT_NOTIFIED = "alert.notified"
+    ALERT_ONCALL_PAGED = "alert.oncall_paged"
+    ALERT_RAISED = "alert.raised"
+    ALERT_REMINDED = "alert.reminded"
+    ALERT_REOPENED = "alert.reopened"
+    ALERT_REPLIED = "alert.replied"
+    ALERT_RESOLVED = "alert.resolved"
+    ALERT_SUPERVISOR_TOLD = "alert.supervisor_told"
+    ALERT_TEAM_TOLD = "alert.team_told"
+    ALERT_TIER_SKIPPED = "alert.tier_skipped"
+    ALERT_TIMER = "alert.timer"
+    ALERT_UPDATED = "alert.updated"
+
+    ALERTS_LISTED = "alerts.listed"
+
+    CARE_TEAM_ASSIGNED = "care_team.assigned"
+
+    CHECKIN_ABANDONED = "checkin.abandoned"
+    CHECKIN_EXPIRED_NOTICE_DROPPED = "checkin.expired_notice_dropped"
+    CHECKIN_MISSED = "checkin.missed"
+    CHECKIN_MISSED_DOWNTIME = "checkin.missed_downtime"
+    CHECKIN_REMINDED = "checkin.reminded"
+    CHECKIN_REMINDER_DROPPED = "checkin.reminder_dropped"
+    CHECKIN_STARTED = "checkin.started"
+    CHECKIN_STOPPED = "checkin.stopped"
+    CHECKIN_UNREACHABLE = "checkin.unreachable"
+    CHECKIN_WRONG_AUDIENCE = "checkin.wrong_audience"
+
+    CHECKINS_PAUSED = "checkins.paused"
+    CHECKINS_RESUMED = "checkins.resumed"
+
+    CONSENT_OPTED_IN = "consent.opted_in"
+    CONSENT_OPTED_OUT = "consent.opted_out"
+
+    CONTACT_NOTED = "contact.noted"
+
+    CRISIS_REPLIED = "crisis.replied"
+    CRISIS_UNKNOWN_SENDER = "crisis.unknown_sender"
+
+    DIGEST_SENT = "digest.sent"
+
+    FAMILY_LINKED = "family.linked"
+
+    HISTORY_VIEWED = "history.viewed"
+
+    IDENTITY_REACHABLE_AGAIN = "identity.reachable_again"
+    IDENTITY_UNREACHABLE = "identity.unreachable"
+
+    INVITE_CREATED = "invite.created"
+    INVITE_REDEEMED = "invite.redeemed"
+    INVITE_REFUSED = "invite.refused"
+    INVITE_RETIRED = "invite.retired"
+
+    MESSAGE_FAILED = "message.failed"
+    MESSAGE_RECEIVED = "message.received"
+    MESSAGE_UNPROCESSED = "message.unprocessed"
+    MESSAGE_WITHHELD = "message.withheld"
+
+    NOTIFY_UNREACHABLE = "notify.unreachable"
+
+    ONBOARDING_APPLIED = "onboarding.applied"
+
+    ONCALL_NOBODY_REACHABLE = "oncall.nobody_reachable"
+    ONCALL_PAGED = "oncall.paged"
+    ONCALL_SET = "oncall.set"
+
+    PEER_ACK = "peer.ack"
+    PEER_CASELOAD = "peer.caseload"
+    PEER_COMMANDS = "peer.commands"
+    PEER_DIGEST = "peer.digest"
+    PEER_DONE = "peer.done"
+    PEER_HISTORY = "peer.history"
+    PEER_MORE = "peer.more"
+    PEER_NOTE = "peer.note"
+    PEER_PAUSE = "peer.pause"
+    PEER_REPLY = "peer.reply"
+    PEER_RESUME = "peer.resume"
+    PEER_TOLD_OPT_OUT = "peer.told_opt_out"
+    PEER_TOLD_UNREACHABLE = "peer.told_unreachable"
+
+    PEER_COMMAND_REFUSED = "peer_command.refused"
+    PEER_COMMAND_UNKNOWN = "peer_command.unknown"
+
+    PEOPLE_LISTED = "people.listed"
+
+    PERSON_CREATED = "person.created"
+
+    RELAY_NO_PEER = "relay.no_peer"
+    RELAY_NOBODY_REACHABLE = "relay.nobody_reachable"
+    RELAY_TO_PEER = "relay.to_peer"
+
+    SCHEDULE_UPDATED = "schedule.updated"
+
+    STRANGER_MESSAGE = "stranger.message"
+    STRANGER_NOT_ANSWERED = "stranger.not_answered"
+
+    SUPERVISOR_TOLD_OPT_OUT = "supervisor.told_opt_out"
+    SUPERVISOR_TOLD_UNREACHABLE = "supervisor.told_unreachable"
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only log of access and actions (HIPAA audit controls)."""
 

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from storage.appends import appends
 from storage.models import (
+    AuditAction,
     CareTeam,
     ChannelIdentity,
     FamilyLink,
@@ -114,7 +115,12 @@ async def people(s: AsyncSession, role: str | None = None) -> Sequence[Person]:
 
 
 def audit(
-    s: AsyncSession, at: datetime, actor: str, action: str, person_id: int | None = None, **detail: Any
+    s: AsyncSession,
+    at: datetime,
+    actor: str,
+    action: AuditAction,
+    person_id: int | None = None,
+    **detail: Any,
 ) -> None:
     """Append an audit event to the current transaction (written in bulk: see `storage.appends`)."""
     appends(s).audit.append(
@@ -132,11 +138,11 @@ def mark_lost(
         if ident.opted_out_at is not None:
             return False
         ident.opted_out_at = now
-        action = "consent.opted_out"
+        action = AuditAction.CONSENT_OPTED_OUT
     else:
         if ident.unreachable_at is not None:
             return False
         ident.unreachable_at = now
-        action = "identity.unreachable"
+        action = AuditAction.IDENTITY_UNREACHABLE
     audit(s, now, "system", action, ident.person_id, channel=ident.channel, code=code, source=source)
     return True
