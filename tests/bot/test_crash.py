@@ -176,6 +176,10 @@ class Burst:
 
 def _env(tmp_path: Path, twilio: FakeTwilio, telegram: FakeTelegram, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")}
+    # Five runs compile the sources once, not five times (where PYTHONDONTWRITEBYTECODE is set), into a
+    # cache of their own: nothing is written beside the sources.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
     return env | {
         "PEERLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'peerline.db'}",
         "PEERLINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
