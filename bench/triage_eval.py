@@ -8,7 +8,9 @@ blind sets (`tests/flows/data/triage_blind_*.jsonl`) were written before any tun
 never saw the lexicon, the concepts or the corpus; their sha256 is recorded below and checked, and
 they are never edited to pass (retire one that has been tuned to and write a new one). Sets
 short and long were measured (aggregate figures only, never read) after the first round of rules;
-set C was written after that, before the second round, and measured only at its end.
+set C was written after that, before the second round, and measured only at its end. Set D was
+written on 2026-12-02 by a helper who never saw the lexicon, the concepts, the corpus or the model,
+before the tuning round that followed it.
 
 For each set, four graders: the lexicon alone (the phrase lists), the rules (lexicon + concepts),
 the model alone (its own thresholds), and the whole triage (what the bot does). Figures:
@@ -43,6 +45,7 @@ BLIND = {
     "triage_blind_short.jsonl": "db40347c89181d9f68a1a567bd571437a033de4ef9a6aa0916af6ea26fdc86ed",
     "triage_blind_long.jsonl": "0bb7da0581e2613ed2ddab4466030f9327d3960565999393f372067ee3f31428",
     "triage_blind_c.jsonl": "1f9b6d67743866774129a15d500a2b57140f0f4c2cd5b9e433b9d40959788abd",
+    "triage_blind_d.jsonl": "b833f361c29d02d48100550126812fbc05647b9c9e5bcd397666ee0721feabb6",
 }
 
 
