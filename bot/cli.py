@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -57,6 +58,8 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(db_app, name="db")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(oncall_app, name="oncall")
+report_app = typer.Typer(help="Outcome and billing reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # an error line must never be cut in two
@@ -149,6 +152,9 @@ def people_add(
     locale: Annotated[str, typer.Option(help="en or es")] = "en",
     checkin_time: Annotated[str | None, typer.Option(help="Daily check-in time, HH:MM local")] = None,
     console: Annotated[str | None, typer.Option(help="Console address (demo and tests)")] = None,
+    credential: Annotated[
+        str | None, typer.Option(help="A staff member's certification, e.g. CPRS (on billing lines)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Enrol a person; prints the new id."""
@@ -168,6 +174,7 @@ def people_add(
                 console=console,
                 checkin_time=checkin_time or a.settings.default_checkin_time,
                 quiet=a.settings.quiet_window,
+                credential=credential,
             )
             assert person.id is not None
             # Sent by the next `peerline serve`: the recorded opt-in, confirmed to the person (CTIA).
@@ -489,6 +496,136 @@ def history_cmd(
             str(r["created_at"])[:19], r["direction"], r["channel"], r["kind"], r["status"], r["body"]
         )
     emit(as_json, rows, table)
+
+
+# -- reports --------------------------------------------------------------------------------------
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+class BillingFormat(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+
+
+PeerOpt = Annotated[str | None, typer.Option("--peer", help="Only this peer's caseload (id or name)")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of standard output")]
+DeidentifyOpt = Annotated[
+    bool, typer.Option("--deidentify", help="Pseudonyms for people; nothing anyone wrote")
+]
+
+
+def _write(text: str, out_file: Path | None) -> None:
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write --out {out_file}: {exc.strerror or exc}")
+
+
+def _pseudonyms(a: App, deidentify: bool) -> Any:
+    from bot.reports.period import Pseudonyms  # noqa: PLC0415
+
+    if not deidentify:
+        return None
+    key = a.settings.encryption_key
+    return Pseudonyms(key.get_secret_value() if key is not None else a.settings.sender_name)
+
+
+@report_app.command("outcomes")
+def report_outcomes(
+    first: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (program time zone)")],
+    last: Annotated[str, typer.Option("--to", help="Last day, inclusive")],
+    peer: PeerOpt = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="table, json or csv")] = ReportFormat.TABLE,
+    out_file: OutOpt = None,
+    deidentify: DeidentifyOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the program did over a period, and what changed for its people (access is audited)."""
+    from bot.names import resolve  # noqa: PLC0415
+    from bot.reports.outcomes import outcomes  # noqa: PLC0415
+    from bot.reports.period import parse_period  # noqa: PLC0415
+    from bot.reports.render import outcomes_csv, outcomes_json, outcomes_table  # noqa: PLC0415
+
+    chosen = ReportFormat.JSON if as_json else fmt
+
+    async def work(a: App) -> str | Table:
+        period = parse_period(first, last, a.settings.default_timezone)
+        async with a.db.transaction() as s:
+            who = await resolve(s, peer, Role.PEER) if peer is not None else None
+            report = await outcomes(s, period, a.content.escalation, program=a.settings.sender_name, peer=who)
+            audit(
+                s,
+                a.clock.now(),
+                "cli",
+                AuditAction.REPORT_OUTCOMES,
+                None,
+                period=[period.first.isoformat(), period.last.isoformat()],
+                peer=who.id if who is not None else None,
+                pirs=len(report.pirs),
+                deidentified=deidentify,
+            )
+        names = _pseudonyms(a, deidentify)  # staff names stay: they are not the people served
+        if chosen is ReportFormat.JSON:
+            return outcomes_json(report, names)
+        if chosen is ReportFormat.CSV:
+            return outcomes_csv(report, names)
+        return outcomes_table(report)
+
+    result = run_with_app(work, channels=False)
+    if isinstance(result, Table):
+        if out_file is not None:
+            fail("--out takes --format json or csv")
+        out.print(result)
+        return
+    _write(result, out_file)
+
+
+@report_app.command("billing")
+def report_billing(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    peer: PeerOpt = None,
+    fmt: Annotated[BillingFormat, typer.Option("--format", help="csv or json")] = BillingFormat.CSV,
+    out_file: OutOpt = None,
+    deidentify: DeidentifyOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The H0038 claim lines of a month, one per contact note (access is audited)."""
+    from bot.names import resolve  # noqa: PLC0415
+    from bot.reports.billing import COLUMNS, claim_lines  # noqa: PLC0415
+    from bot.reports.period import parse_month  # noqa: PLC0415
+    from bot.reports.render import table_csv  # noqa: PLC0415
+
+    async def work(a: App) -> list[dict[str, Any]]:
+        period = parse_month(month, a.settings.default_timezone)
+        async with a.db.transaction() as s:
+            who = await resolve(s, peer, Role.PEER) if peer is not None else None
+            lines = await claim_lines(s, period, peer=who, pseudonyms=_pseudonyms(a, deidentify))
+            audit(
+                s,
+                a.clock.now(),
+                "cli",
+                AuditAction.REPORT_BILLING,
+                None,
+                month=month,
+                peer=who.id if who is not None else None,
+                lines=len(lines),
+                deidentified=deidentify,
+            )
+        return lines
+
+    lines = run_with_app(work, channels=False)
+    if as_json or fmt is BillingFormat.JSON:
+        _write(json.dumps(lines, ensure_ascii=False, indent=2) + "\n", out_file)
+    else:
+        _write(table_csv(COLUMNS, lines), out_file)
 
 
 # -- message texts --------------------------------------------------------------------------------

@@ -86,12 +86,16 @@ async def add_person(
     console: str | None = None,
     checkin_time: str | None = None,
     quiet: QuietHours | None = DEFAULT_QUIET,
+    credential: str | None = None,
     actor: str = "cli",
 ) -> Person:
     """Enrol a person with their channel identities and, for PIRs and family members, their own daily
-    check-in (at `checkin_time`, default 09:00; never inside the `quiet` hours)."""
+    check-in (at `checkin_time`, default 09:00; never inside the `quiet` hours). A staff member's
+    `credential` (CPRS, CRPS, …) goes on their billing lines."""
     if not name.strip():
         raise UserError("a name is required")
+    if credential is not None and role not in (Role.PEER, Role.SUPERVISOR, Role.ADMIN):
+        raise UserError(f"--credential is for staff: a {role} has none")
     if locale not in ("en", "es"):
         raise UserError(f"bad locale {locale!r}: use en or es")
     check_timezone(timezone)
@@ -109,7 +113,14 @@ async def add_person(
         if existing is not None:
             raise UserError(f"{channel} {address} already belongs to person {existing.person_id}")
     time = check_checkin_time(checkin_time, quiet) if checkin_time is not None else None
-    person = Person(role=role, name=name.strip(), locale=locale, timezone=timezone, created_at=now)
+    person = Person(
+        role=role,
+        name=name.strip(),
+        locale=locale,
+        timezone=timezone,
+        credential=credential.strip() or None if credential is not None else None,
+        created_at=now,
+    )
     s.add(person)
     await s.flush()
     assert person.id is not None

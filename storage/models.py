@@ -140,6 +140,7 @@ class Person(SQLModel, table=True):
     locale: str = "en"
     timezone: str = "America/New_York"
     status: str = PersonStatus.ACTIVE
+    credential: str | None = None  # a staff member's certification (e.g. CPRS), on billing lines
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -395,6 +396,9 @@ class AuditAction(StrEnum):
     RELAY_NO_PEER = "relay.no_peer"
     RELAY_NOBODY_REACHABLE = "relay.nobody_reachable"
     RELAY_TO_PEER = "relay.to_peer"
+
+    REPORT_BILLING = "report.billing"
+    REPORT_OUTCOMES = "report.outcomes"
 
     SCHEDULE_UPDATED = "schedule.updated"
 

@@ -1,0 +1,1 @@
+"""Reports for the program and its payers: outcomes over a period and H0038 billing lines."""
