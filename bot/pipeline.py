@@ -58,6 +58,7 @@ from storage.models import (
     Role,
     SessionStatus,
     fold_name,
+    score_of,
 )
 from storage.repo import (
     active_links_of_family,
@@ -811,6 +812,7 @@ class Pipeline:
                     "step_id": answer.step_id,
                     "value": answer.value,
                     "raw": answer.raw,
+                    "score": score_of(answer.value),
                     "answered_at": turn.now,
                 }
             )

@@ -225,6 +225,9 @@ class Answer(SQLModel, table=True):
     step_id: str
     value: Any = Field(default=None, sa_column=Column(SecretJSON, nullable=True))
     raw: str = Field(default="", sa_type=SecretText)
+    # A numeric answer (mood 1-5, craving 0-10) as a plain number (`score_of`), so reports average it in
+    # the database: without the person's name or number it says nothing about who (see README).
+    score: float | None = None
     answered_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -454,6 +457,11 @@ class Invite(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+def score_of(value: Any) -> float | None:
+    """`Answer.score` of an answer's value: the number, or None for anything else (yes/no, text, skip)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def fold_name(name: str) -> str:

@@ -287,32 +287,32 @@ async def _weekly(s: AsyncSession, period: Period, scope: Select[Any], enrolled:
 
 async def _retention(s: AsyncSession, period: Period, scope: Select[Any]) -> dict[str, Any]:
     """Of the PIRs enrolled at least N days before the period ends, the share who answered a check-in
-    N days or more after their enrolment."""
+    N days or more after their enrolment (one query: each PIR's enrolment and latest answered check-in)."""
+    rows = (
+        await s.execute(
+            select(col(Person.created_at), func.max(FlowSession.started_at))
+            .outerjoin(
+                FlowSession,
+                and_(
+                    col(FlowSession.person_id) == col(Person.id),
+                    col(FlowSession.started_at) < period.end,
+                    _responded(),
+                ),
+            )
+            .where(col(Person.id).in_(scope), col(Person.created_at) < period.end)
+            .group_by(col(Person.id), col(Person.created_at))
+        )
+    ).all()
     out: dict[str, Any] = {}
     for days in RETENTION_DAYS:
-        # Enrolled long enough ago, as a bound on the instant (SQLite and PostgreSQL alike).
-        eligible = select(col(Person.id)).where(
-            col(Person.id).in_(scope), col(Person.created_at) <= period.end - timedelta(days=days)
-        )
-        base = int(await s.scalar(select(func.count()).select_from(eligible.subquery())) or 0)
-        pairs = (
-            await s.execute(
-                select(col(Person.id), col(Person.created_at), func.max(FlowSession.started_at))
-                .join(FlowSession, col(FlowSession.person_id) == col(Person.id))
-                .where(col(Person.id).in_(eligible), col(FlowSession.started_at) < period.end, _responded())
-                .group_by(col(Person.id), col(Person.created_at))
-            )
-        ).all()
-        kept = 0
-        for _id, enrolled_at, latest in pairs:
-            latest_at = _aware(latest)
-            enrolled = _aware(enrolled_at)
-            if (
-                latest_at is not None
-                and enrolled is not None
-                and latest_at >= enrolled + timedelta(days=days)
-            ):
-                kept += 1
+        span = timedelta(days=days)
+        base = kept = 0
+        for enrolled_at, latest in rows:
+            enrolled, latest_at = _aware(enrolled_at), _aware(latest)
+            if enrolled is None or enrolled > period.end - span:
+                continue
+            base += 1
+            kept += latest_at is not None and latest_at >= enrolled + span
         out[f"day_{days}"] = {"eligible": base, "still_checking_in": kept, "share": _rate(kept, base)}
     return out
 
@@ -453,32 +453,32 @@ async def _change(
 ) -> dict[str, Any]:
     """Mood and craving, the first two weeks of the period against its last two, per PIR and overall
     (the mean over PIRs with answers in both)."""
-    rows = (
-        await s.execute(
-            select(
-                col(Answer.person_id), col(Answer.step_id), col(Answer.answered_at), col(Answer.value)
-            ).where(
-                col(Answer.person_id).in_(scope),
-                col(Answer.step_id).in_(["mood", "craving"]),
-                _in(col(Answer.answered_at), period),
-            )
-        )
-    ).all()
     first_end, last_start = period.start + CHANGE_WINDOW, period.end - CHANGE_WINDOW
-    values: dict[tuple[int, str, str], list[float]] = defaultdict(list)
-    for person_id, step, at, value in rows:
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            continue
-        if at < first_end:
-            values[(person_id, step, "first")].append(float(value))
-        if at >= last_start:
-            values[(person_id, step, "last")].append(float(value))
+    means: dict[tuple[int, str, str], float] = {}
+    for which, window in (
+        ("first", col(Answer.answered_at) < first_end),
+        ("last", col(Answer.answered_at) >= last_start),
+    ):
+        rows = (
+            await s.execute(
+                select(col(Answer.person_id), col(Answer.step_id), func.avg(Answer.score))
+                .where(
+                    col(Answer.person_id).in_(scope),
+                    col(Answer.step_id).in_(["mood", "craving"]),
+                    _in(col(Answer.answered_at), period),
+                    window,
+                    col(Answer.score).is_not(None),
+                )
+                .group_by(col(Answer.person_id), col(Answer.step_id))
+            )
+        ).all()
+        for person_id, step, mean in rows:
+            means[(person_id, step, which)] = round(float(mean), 3)
     out: dict[str, Any] = {}
     for step in ("mood", "craving"):
         firsts, lasts = [], []
         for pir_id, row in by_id.items():
-            first = _mean(values.get((pir_id, step, "first"), []))
-            last = _mean(values.get((pir_id, step, "last"), []))
+            first, last = means.get((pir_id, step, "first")), means.get((pir_id, step, "last"))
             row.first[step], row.last[step] = first, last
             if first is not None and last is not None:
                 firsts.append(first)

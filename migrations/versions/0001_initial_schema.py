@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 04:17:07.176968
+Create Date: 2026-12-02 04:27:01.144929
 """
 
 from __future__ import annotations
@@ -252,6 +252,7 @@ def upgrade() -> None:
     sa.Column('step_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('value', storage.types.SecretJSON(), nullable=True),
     sa.Column('raw', storage.types.SecretText(), nullable=False),
+    sa.Column('score', sa.Float(), nullable=True),
     sa.Column('answered_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['session_id'], ['flowsession.id'], ),

@@ -34,6 +34,7 @@ from storage.models import (
     PersonStatus,
     Role,
     SessionStatus,
+    score_of,
 )
 
 PERIOD = Period(date(2026, 3, 2), date(2026, 3, 29), "America/New_York")
@@ -110,6 +111,7 @@ async def _history(app: App) -> dict[str, int]:
                         step_id=step,
                         value=value,
                         raw=str(value),
+                        score=score_of(value),
                         answered_at=row.started_at + timedelta(minutes=2),
                     )
                 )
