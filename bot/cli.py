@@ -505,6 +505,7 @@ class ReportFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
+    PDF = "pdf"
 
 
 class BillingFormat(StrEnum):
@@ -519,12 +520,16 @@ DeidentifyOpt = Annotated[
 ]
 
 
-def _write(text: str, out_file: Path | None) -> None:
+def _write(text: str | bytes, out_file: Path | None) -> None:
     if out_file is None:
+        assert isinstance(text, str)
         sys.stdout.write(text)
         return
     try:
-        out_file.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            out_file.write_bytes(text)
+        else:
+            out_file.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write --out {out_file}: {exc.strerror or exc}")
 
@@ -543,7 +548,9 @@ def report_outcomes(
     first: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (program time zone)")],
     last: Annotated[str, typer.Option("--to", help="Last day, inclusive")],
     peer: PeerOpt = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="table, json or csv")] = ReportFormat.TABLE,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="table, json, csv or pdf (pdf needs --out)")
+    ] = ReportFormat.TABLE,
     out_file: OutOpt = None,
     deidentify: DeidentifyOpt = False,
     as_json: JsonOpt = False,
@@ -555,8 +562,10 @@ def report_outcomes(
     from bot.reports.render import outcomes_csv, outcomes_json, outcomes_table  # noqa: PLC0415
 
     chosen = ReportFormat.JSON if as_json else fmt
+    if chosen is ReportFormat.PDF and out_file is None:
+        fail("--format pdf writes a file: give --out FILE.pdf")
 
-    async def work(a: App) -> str | Table:
+    async def work(a: App) -> str | bytes | Table:
         period = parse_period(first, last, a.settings.default_timezone)
         async with a.db.transaction() as s:
             who = await resolve(s, peer, Role.PEER) if peer is not None else None
@@ -577,12 +586,16 @@ def report_outcomes(
             return outcomes_json(report, names)
         if chosen is ReportFormat.CSV:
             return outcomes_csv(report, names)
+        if chosen is ReportFormat.PDF:
+            from bot.reports.pdf import outcomes_pdf  # noqa: PLC0415  (matplotlib loads in a second)
+
+            return outcomes_pdf(report)
         return outcomes_table(report)
 
     result = run_with_app(work, channels=False)
     if isinstance(result, Table):
         if out_file is not None:
-            fail("--out takes --format json or csv")
+            fail("--out takes --format json, csv or pdf")
         out.print(result)
         return
     _write(result, out_file)

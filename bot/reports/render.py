@@ -105,15 +105,12 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {sec:02d}s"
 
 
-def outcomes_table(report: Outcomes) -> Table:
-    """The headline figures for a terminal."""
+def headline(report: Outcomes) -> list[tuple[str, str]]:
+    """The headline figures as (measure, value) lines: the terminal table and the PDF's first page."""
     f = report.figures
     people, checkins, alerts, work = f["people"], f["checkins"], f["alerts"], f["peer_work"]
-    title = f"{f['program']}: {f['period']['from']} to {f['period']['to']}" + (
-        f", caseload of {f['peer']}" if f["peer"] else ""
-    )
-    table = Table("measure", "value", title=title)
     ack = alerts["time_to_ack_seconds"]
+    severity = alerts["by_severity"]
     rows = [
         (
             "PIRs enrolled / active / new",
@@ -130,10 +127,7 @@ def outcomes_table(report: Outcomes) -> Table:
             "PIRs checking in every week",
             f"{checkins['weekly']['pirs_every_week']} of {people['pirs_enrolled']}",
         ),
-        (
-            "alerts (critical / high)",
-            f"{alerts['total']} ({alerts['by_severity']['critical']} / {alerts['by_severity']['high']})",
-        ),
+        ("alerts (critical / high)", f"{alerts['total']} ({severity['critical']} / {severity['high']})"),
         (
             "time to acknowledge p50 / p90 / max",
             f"{_duration(ack['p50'])} / {_duration(ack['p90'])} / {_duration(ack['max'])}",
@@ -148,10 +142,20 @@ def outcomes_table(report: Outcomes) -> Table:
         if change["pirs"]:
             rows.append(
                 (
-                    f"{step}: first two weeks → last two",
-                    f"{change['first_two_weeks']} → {change['last_two_weeks']} ({change['pirs']} PIRs)",
+                    f"{step}: first two weeks -> last two",
+                    f"{change['first_two_weeks']} -> {change['last_two_weeks']} ({change['pirs']} PIRs)",
                 )
             )
-    for name, value in rows:
+    return rows
+
+
+def outcomes_table(report: Outcomes) -> Table:
+    """The headline figures for a terminal."""
+    f = report.figures
+    title = f"{f['program']}: {f['period']['from']} to {f['period']['to']}" + (
+        f", caseload of {f['peer']}" if f["peer"] else ""
+    )
+    table = Table("measure", "value", title=title)
+    for name, value in headline(report):
         table.add_row(name, value)
     return table

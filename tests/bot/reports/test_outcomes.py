@@ -381,3 +381,81 @@ async def test_billing_lines_of_a_month(
     assert [line["service_date"] for line in json.loads(april)] == ["2026-04-01"]
     bad = await _acli(monkeypatch, db_url, "report", "billing", "--month", "2026-13", code=2)
     assert "bad --month" in bad
+
+
+async def test_the_pdf_carries_the_headline_figures_the_period_and_page_numbers_on_every_page(
+    migrated: App, history: dict[str, int], db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the PDF is drawn from the same figures on either database")
+    out = tmp_path / "outcomes.pdf"
+    await _acli(
+        monkeypatch,
+        db_url,
+        "report",
+        "outcomes",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-29",
+        "--format",
+        "pdf",
+        "--out",
+        str(out),
+    )
+    reader = PdfReader(str(out))
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) == 3
+    for number, text in enumerate(pages, 1):
+        assert "Harbor" in text and "2026-03-02 to 2026-03-29" in text, text
+        assert f"page {number} of 3" in text
+    first = pages[0]
+    for figure in ("35 / 3 / 8 / 1", "74%", "10m 00s / 20m 00s / 20m 00s", "4 (6)"):
+        assert figure in first, (figure, first)
+    fonts = {
+        str(font.get_object()["/BaseFont"])
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert fonts and all("DejaVu" in name for name in fonts)
+    descriptors = []
+    for page in reader.pages:
+        for ref in page["/Resources"]["/Font"].values():
+            font = ref.get_object()
+            if "/DescendantFonts" in font:  # a type 42 font: the TrueType data sits in its CID font
+                font = font["/DescendantFonts"][0].get_object()
+            descriptors.append(font["/FontDescriptor"].get_object())
+    assert descriptors and all("/FontFile2" in d for d in descriptors)  # TrueType, embedded
+    out_of_place = await _acli(
+        monkeypatch,
+        db_url,
+        "report",
+        "outcomes",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-29",
+        "--format",
+        "pdf",
+        code=2,
+    )
+    assert "--out" in out_of_place
+
+
+async def test_every_chart_is_a_valid_image(migrated: App, history: dict[str, int], db_url: str) -> None:
+    from PIL import Image  # noqa: PLC0415
+
+    from bot.reports.pdf import chart_pngs  # noqa: PLC0415
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the charts are drawn from the same figures on either database")
+    async with migrated.db.transaction() as s:
+        report = await outcomes(s, PERIOD, migrated.content.escalation, program="Harbor")
+    images = chart_pngs(report)
+    assert set(images) == {"engagement", "alerts", "response", "change"}
+    for name, data in images.items():
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+            assert image.format == "PNG" and image.size[0] >= 600, name
