@@ -402,13 +402,19 @@ def schedule_set(
     days: Annotated[str | None, typer.Option(help="Days, e.g. mon,tue,wed,thu,fri")] = None,
     timezone: Annotated[str | None, typer.Option(help="IANA time zone")] = None,
     pause: Annotated[bool | None, typer.Option("--pause/--resume", help="Pause or resume check-ins")] = None,
+    flow: Annotated[
+        str | None, typer.Option("--flow", help="Another flow on its own schedule, e.g. barc10 (weekly)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change when a person's check-ins come (from the next occurrence on)."""
+    """Change when a person's check-ins come (from the next occurrence on); with --flow, schedule that
+    flow for them too."""
     from bot.schedules import update_schedule  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:
+            if flow is not None:
+                a.content.flow(flow)  # an unknown flow is one line naming the known ones
             schedule = await update_schedule(
                 s,
                 a.clock.now(),
@@ -417,6 +423,7 @@ def schedule_set(
                 days=days,
                 timezone=timezone,
                 paused=pause,
+                flow=flow,
                 quiet=a.settings.quiet_window,
             )
             return schedule.model_dump()

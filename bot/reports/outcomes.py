@@ -46,6 +46,8 @@ from storage.models import (
 STAFF_ROLES = (Role.PEER, Role.SUPERVISOR, Role.ADMIN)
 ENDED = (SessionStatus.COMPLETED, SessionStatus.EXPIRED, SessionStatus.ABANDONED, SessionStatus.STOPPED)
 RETENTION_DAYS = (30, 60, 90)
+BARC10 = "barc10"  # config/flows/barc10.yaml: ten items of 1-6, total 10-60
+BARC10_ITEMS = 10
 CHANGE_WINDOW = timedelta(days=14)
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -70,6 +72,8 @@ class PirRow:
     units: int = 0
     first: dict[str, float | None] = field(default_factory=dict)  # mood / craving, first two weeks
     last: dict[str, float | None] = field(default_factory=dict)  # and last two weeks
+    capital_baseline: float | None = None  # BARC-10 total: the first ever, and the latest in the period
+    capital_latest: float | None = None
 
     @property
     def completion_rate(self) -> float | None:
@@ -122,6 +126,7 @@ async def outcomes(
     alerts = await _alerts(s, period, scope, policy, by_id)
     work = await _peer_work(s, period, scope, peer, by_id)
     change = await _change(s, period, scope, by_id)
+    change["recovery_capital"] = await _capital(s, period, scope, by_id)
     family = await s.scalar(
         select(func.count(func.distinct(FamilyLink.family_id)))
         .join(Person, col(Person.id) == col(FamilyLink.family_id))
@@ -493,3 +498,43 @@ async def _change(
             else round(overall_last - overall_first, 3),
         }
     return out
+
+
+async def _capital(
+    s: AsyncSession, period: Period, scope: Select[Any], by_id: Mapping[int, PirRow]
+) -> dict[str, Any]:
+    """Recovery capital: each PIR's BARC-10 total at baseline (their first completed BARC-10, before or in
+    the period) and the latest in the period; the means over PIRs with both."""
+    totals = (
+        await s.execute(
+            select(col(FlowSession.person_id), col(FlowSession.started_at), func.sum(col(Answer.score)))
+            .join(Answer, col(Answer.session_id) == col(FlowSession.id))
+            .where(
+                col(FlowSession.person_id).in_(scope),
+                col(FlowSession.flow_id) == BARC10,
+                col(FlowSession.status) == SessionStatus.COMPLETED,
+                col(FlowSession.started_at) < period.end,
+            )
+            .group_by(col(FlowSession.id), col(FlowSession.person_id), col(FlowSession.started_at))
+            .having(func.count(col(Answer.score)) == BARC10_ITEMS)
+            .order_by(col(FlowSession.started_at))
+        )
+    ).all()
+    for person_id, started_at, total in totals:
+        row = by_id.get(person_id)
+        if row is None:
+            continue
+        value = float(total or 0)
+        if row.capital_baseline is None:
+            row.capital_baseline = value
+        if started_at >= period.start:
+            row.capital_latest = value
+    both = [r for r in by_id.values() if r.capital_baseline is not None and r.capital_latest is not None]
+    baseline = _mean([r.capital_baseline for r in both if r.capital_baseline is not None])
+    latest = _mean([r.capital_latest for r in both if r.capital_latest is not None])
+    return {
+        "pirs": len(both),
+        "baseline": baseline,
+        "latest": latest,
+        "change": None if baseline is None or latest is None else round(latest - baseline, 3),
+    }

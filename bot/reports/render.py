@@ -32,6 +32,8 @@ PIR_COLUMNS = (
     "mood_last_two_weeks",
     "craving_first_two_weeks",
     "craving_last_two_weeks",
+    "recovery_capital_baseline",
+    "recovery_capital_latest",
 )
 
 
@@ -55,6 +57,8 @@ def pir_row(row: PirRow, pseudonyms: Pseudonyms | None) -> dict[str, Any]:
         "mood_last_two_weeks": row.last.get("mood"),
         "craving_first_two_weeks": row.first.get("craving"),
         "craving_last_two_weeks": row.last.get("craving"),
+        "recovery_capital_baseline": row.capital_baseline,
+        "recovery_capital_latest": row.capital_latest,
     }
 
 
@@ -137,6 +141,14 @@ def headline(report: Outcomes) -> list[tuple[str, str]]:
         ("relays to staff / peer replies", f"{work['relays_to_staff']} / {work['peer_replies']}"),
         ("contact notes (H0038 units)", f"{work['notes']['count']} ({work['notes']['units']})"),
     ]
+    capital = f["change"]["recovery_capital"]
+    if capital["pirs"]:
+        rows.append(
+            (
+                "recovery capital (BARC-10, 10-60): baseline -> latest",
+                f"{capital['baseline']} -> {capital['latest']} ({capital['pirs']} PIRs)",
+            )
+        )
     for step in ("mood", "craving"):
         change = f["change"][step]
         if change["pirs"]:

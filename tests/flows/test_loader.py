@@ -18,8 +18,9 @@ from .conftest import FLOWS_DIR
 
 
 def test_real_flows_load(flows: dict[str, Flow]) -> None:
-    assert set(flows) == {"daily_checkin", "family_checkin", "onboarding"}
+    assert set(flows) == {"barc10", "daily_checkin", "family_checkin", "onboarding"}
     assert {flow.id: flow.audience for flow in flows.values()} == {
+        "barc10": "pir",
         "daily_checkin": "pir",
         "family_checkin": "family",
         "onboarding": "any",
@@ -300,6 +301,7 @@ def test_load_flows_refuses_duplicate_ids(tmp_path: Path) -> None:
 
 def test_flows_dir_is_the_repository_config() -> None:
     assert sorted(path.name for path in FLOWS_DIR.glob("*.yaml")) == [
+        "barc10.yaml",
         "daily_checkin.yaml",
         "family_checkin.yaml",
         "onboarding.yaml",

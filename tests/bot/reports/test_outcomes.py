@@ -263,6 +263,7 @@ async def test_every_figure_of_the_programs_report(migrated: App, history: dict[
     assert f["change"] == {
         "mood": {"pirs": 1, "first_two_weeks": 2.0, "last_two_weeks": 3.7, "change": 1.7},
         "craving": {"pirs": 1, "first_two_weeks": 8.0, "last_two_weeks": 3.0, "change": -5.0},
+        "recovery_capital": {"pirs": 0, "baseline": None, "latest": None, "change": None},  # no BARC-10 yet
     }
     alex = next(r for r in report.pirs if r.name == "Alex")
     assert (alex.started, alex.completed, alex.partial, alex.missed, alex.stopped) == (28, 20, 3, 4, 1)
@@ -459,3 +460,59 @@ async def test_every_chart_is_a_valid_image(migrated: App, history: dict[str, in
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
             assert image.format == "PNG" and image.size[0] >= 600, name
+
+
+async def test_recovery_capital_is_the_barc10_total_at_baseline_and_latest(
+    migrated: App, history: dict[str, int], clock: ManualClock, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weekly BARC-10, answered over the console as a PIR would: its total (10-60) is in the report."""
+    from bot.channels.base import Inbound  # noqa: PLC0415
+    from bot.checkins import start_checkin  # noqa: PLC0415
+    from bot.people import add_person, assign, resolve  # noqa: PLC0415
+
+    out = await _acli(
+        monkeypatch,
+        db_url,
+        "schedule",
+        "set",
+        "Alex",
+        "--flow",
+        "barc10",
+        "--days",
+        "mon",
+        "--time",
+        "10:00",
+        "--json",
+    )
+    assert json.loads(out)["flow_id"] == "barc10"
+    bad = await _acli(monkeypatch, db_url, "schedule", "set", "Alex", "--flow", "barc11", code=2)
+    assert "unknown flow 'barc11'" in bad
+    clock.set(datetime(2026, 2, 23, 15, tzinfo=UTC))
+    async with migrated.db.transaction() as s:
+        await add_person(s, clock.now(), role=Role.PIR, name="Eli", console="eli")
+        await assign(s, clock.now(), pir="Eli", peer="Sam")
+    for when, answers in (
+        (datetime(2026, 2, 23, 15, tzinfo=UTC), [3] * 10),  # baseline, before the period: 30
+        (datetime(2026, 3, 9, 15, tzinfo=UTC), [4] * 10),  # in the period, not the latest: 40
+        (datetime(2026, 3, 23, 15, tzinfo=UTC), [5] * 9 + [6]),  # the latest: 51
+    ):
+        clock.set(when)
+        async with migrated.db.transaction() as s:
+            eli = await resolve(s, "Eli")
+            await start_checkin(s, migrated.content, eli, "barc10", clock.now(), migrated.buttons)
+        for n, answer in enumerate(answers):
+            clock.advance(timedelta(seconds=20))
+            await migrated.pipeline.handle(
+                Inbound("console", "eli", str(answer), clock.now(), provider_id=f"c:{when:%m%d}:{n}")
+            )
+    async with migrated.db.transaction() as s:
+        report = await outcomes(s, PERIOD, migrated.content.escalation, program="Harbor")
+    assert report.figures["change"]["recovery_capital"] == {
+        "pirs": 1,
+        "baseline": 30.0,
+        "latest": 51.0,
+        "change": 21.0,
+    }
+    eli_row = next(r for r in report.pirs if r.name == "Eli")
+    assert (eli_row.capital_baseline, eli_row.capital_latest) == (30.0, 51.0)
+    assert eli_row.started == 2 and eli_row.completed == 2  # a BARC-10 is a check-in of the PIR's too
