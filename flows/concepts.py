@@ -368,91 +368,96 @@ _Label = tuple[str, str]  # ("concept", name), ("modifier", name), ("self" | "ot
 
 class _Index:
     """Terms keyed by their least common word (`flows.common_words`): a message only tries the
-    terms whose key word occurs in it, and those only where their first word occurs."""
+    terms whose key word occurs in it and all of whose other words occur in it too, and those
+    only where their first word occurs.
+
+    Every distinct word of the terms has an id; each token of a message is looked up once (per
+    index, cached) as the ids of the words it is (`_word_at`), so a message costs a dict hit per
+    token, an integer mask of the words it holds, and a walk of the few terms that can match."""
 
     def __init__(self, labelled: Iterable[tuple[_Label, _Term]]) -> None:
         self.terms = list(labelled)
-        self.by_value: dict[str, list[int]] = {}
-        self.prefixes: dict[str, list[int]] = {}
+        ids: dict[_Word, int] = {}
+        for _, term in self.terms:
+            for word in term.words:
+                ids.setdefault(word, len(ids))
+        self.words = tuple(ids)  # by id
+        # how a token is found to be a word: by its stem, by itself, by a prefix, as a year
+        self.by_stem: dict[str, list[int]] = {}
+        self.by_exact: dict[str, list[int]] = {}
+        self.by_prefix: dict[str, list[int]] = {}
+        self.years: tuple[int, ...] = tuple(w for w, word in enumerate(self.words) if word.year)
+        for w, word in enumerate(self.words):
+            for value in word.stems:
+                self.by_stem.setdefault(value, []).append(w)
+            for value in word.exact:
+                self.by_exact.setdefault(value, []).append(w)
+            for value in word.prefixes:
+                self.by_prefix.setdefault(value, []).append(w)
+        self.prefix_lengths = sorted({len(p) for p in self.by_prefix})
+        # per term: its words' ids, and the mask of every word it needs
+        self.term_words = [tuple(ids[w] for w in term.words) for _, term in self.terms]
+        self.needs = [sum(1 << w for w in set(words)) for words in self.term_words]
+        self.by_key: dict[int, list[int]] = {}  # key word id -> the terms keyed on it, in order
         for n, (_, term) in enumerate(self.terms):
-            for kind, value in _key_word(term).options:
-                if kind == "year":  # "19" and "20" start every year this knows
-                    self.prefixes.setdefault("19", []).append(n)
-                    self.prefixes.setdefault("20", []).append(n)
-                    continue
-                table = self.prefixes if kind == "prefix" else self.by_value
-                table.setdefault(value, []).append(n)
-        self.prefix_lengths = sorted({len(p) for p in self.prefixes})
-        # per term, how its first word is found: exact values (a token or a stem), and prefixes
-        # ("<year>" is the prefix "<year>", looked up by scanning once per message)
-        self.first: list[tuple[frozenset[str], frozenset[str], tuple[str, ...]]] = [
-            (
-                term.words[0].stems,
-                term.words[0].exact,
-                (*term.words[0].prefixes, *(("<year>",) if term.words[0].year else ())),
-            )
-            for _, term in self.terms
-        ]
-        # token -> the terms it wakes (its stem is fixed for a language, so this is per index);
-        # entries are only added whole and it is reset when large: safe to share
-        self._woken: dict[str, tuple[int, ...]] = {}
+            self.by_key.setdefault(ids[_key_word(term)], []).append(n)
+        # token -> (ids of the words it is, their mask); the stem is fixed for a language, so this
+        # is per index. Entries are only added whole and it is reset when large: safe to share
+        self._seen: dict[str, tuple[frozenset[int], int]] = {}
 
-    def _wake(self, token: str, stem: str) -> tuple[int, ...]:
-        found = {*self.by_value.get(token, ()), *self.by_value.get(stem, ())}
+    def word_ids(self, token: str, stem: str) -> frozenset[int]:
+        """The ids of the words `token` (stemmed `stem`) is: exactly those `_word_at` accepts."""
+        found = {*self.by_stem.get(stem, ()), *self.by_exact.get(token, ())}
         for n in self.prefix_lengths:
             if n > len(token):
                 break
-            found.update(self.prefixes.get(token[:n], ()))
-        return tuple(sorted(found))
+            found.update(self.by_prefix.get(token[:n], ()))
+        if self.years and _is_year(token):
+            found.update(self.years)
+        return frozenset(found)
+
+    def _lookup(self, token: str, stem: str) -> tuple[frozenset[int], int]:
+        cache = self._seen
+        if len(cache) > 50_000:
+            cache.clear()
+        found = self.word_ids(token, stem)
+        entry = cache[token] = (found, sum(1 << w for w in found))
+        return entry
 
     def find(
         self, tokens: Sequence[str], stems: Sequence[str], clause: Sequence[int]
     ) -> list[tuple[_Label, int, int, tuple[int, ...]]]:
-        woken: set[int] = set()
-        cache = self._woken
+        cache = self._seen
+        at: list[frozenset[int]] = []  # per position: the word ids there
+        held = 0  # mask of every word id in the message
         for i, token in enumerate(tokens):
-            hit = cache.get(token)
-            if hit is None:
-                if len(cache) > 50_000:
-                    cache.clear()
-                hit = cache[token] = self._wake(token, stems[i])
-            woken.update(hit)
-        if not woken:
+            entry = cache.get(token) or self._lookup(token, stems[i])
+            at.append(entry[0])
+            held |= entry[1]
+        if not held:
             return []
-        at_token: dict[str, list[int]] = {}  # token -> positions
-        at_stem: dict[str, list[int]] = {}  # stem -> positions
-        for i, token in enumerate(tokens):
-            at_token.setdefault(token, []).append(i)
-            at_stem.setdefault(stems[i], []).append(i)
-        by_prefix: dict[str, list[int]] = {}  # filled as terms ask
         out: list[tuple[int, int, _Label, tuple[int, ...]]] = []
-        first = self.first
-        for n in woken:
-            label, term = self.terms[n]
-            by_stem, exact, prefixes = first[n]
-            starts: set[int] = set()
-            for value in by_stem:
-                starts.update(at_stem.get(value, ()))
-            for value in exact:
-                starts.update(at_token.get(value, ()))
-            for prefix in prefixes:
-                got = by_prefix.get(prefix)
-                if got is None:
-                    got = by_prefix[prefix] = [
-                        i
-                        for i, t in enumerate(tokens)
-                        if (_is_year(t) if prefix == "<year>" else t.startswith(prefix))
-                    ]
-                starts.update(got)
-            if len(term.words) == 1:  # the first word is the whole term
-                out += [(i, n, label, (i,)) for i in starts]
-                continue
-            for i in starts:
-                at = _complete(term, i, tokens, stems, clause)
-                if at is not None:
-                    out.append((i, n, label, at))
+        terms, term_words, needs, by_key = self.terms, self.term_words, self.needs, self.by_key
+        size = len(tokens)
+        for key in {w for ids in at for w in ids}:
+            for n in by_key.get(key, ()):
+                need = needs[n]
+                if held & need != need:
+                    continue  # a word of the term is nowhere in the message
+                words = term_words[n]
+                label = terms[n][0]
+                first = words[0]
+                starts = [i for i in range(size) if first in at[i]]
+                if len(words) == 1:  # the first word is the whole term
+                    out += [(i, n, label, (i,)) for i in starts]
+                    continue
+                gaps = terms[n][1].gaps
+                for i in starts:
+                    found = _complete(words, gaps, i, at, clause)
+                    if found is not None:
+                        out.append((i, n, label, found))
         out.sort()
-        return [(label, i, at[-1] + 1, at) for i, _, label, at in out]
+        return [(label, i, spot[-1] + 1, spot) for i, _, label, spot in out]
 
 
 def _key_word(term: _Term) -> _Word:
@@ -479,17 +484,18 @@ def _word_at(word: _Word, token: str, stem: str) -> bool:
 
 
 def _complete(
-    term: _Term, i: int, tokens: Sequence[str], stems: Sequence[str], clause: Sequence[int]
+    words: Sequence[int], gaps: Sequence[int], i: int, at: Sequence[frozenset[int]], clause: Sequence[int]
 ) -> tuple[int, ...] | None:
-    """Positions of the term's words, started at token i (its first word matched), or None: its
-    other words in order, in the same clause, each at most its gap after the previous one."""
+    """Positions of a term's words (by id; `at`: the ids at each position), started at token i
+    (its first word matched), or None: its other words in order, in the same clause, each at
+    most its gap after the previous one."""
     pos, where = i, clause[i]
     positions = [i]
-    for word, gap in zip(term.words[1:], term.gaps, strict=True):
-        for j in range(pos + 1, min(pos + 2 + gap, len(tokens))):
+    for word, gap in zip(words[1:], gaps, strict=True):
+        for j in range(pos + 1, min(pos + 2 + gap, len(at))):
             if clause[j] != where:
                 return None
-            if _word_at(word, tokens[j], stems[j]):
+            if word in at[j]:
                 pos = j
                 positions.append(j)
                 break
