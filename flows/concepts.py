@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import snowballstemmer
 import yaml
@@ -366,28 +366,21 @@ class _Builder:
 _Label = tuple[str, str]  # ("concept", name), ("modifier", name), ("self" | "other", "")
 
 
-class _Index:
-    """Terms keyed by their least common word (`flows.common_words`): a message only tries the
-    terms whose key word occurs in it and all of whose other words occur in it too, and those
-    only where their first word occurs.
+class _Words:
+    """Every distinct word of one language's terms, by id, and each token of a message read once
+    (cached) as the ids of the words it is: a message then costs a dict hit per token."""
 
-    Every distinct word of the terms has an id; each token of a message is looked up once (per
-    index, cached) as the ids of the words it is (`_word_at`), so a message costs a dict hit per
-    token, an integer mask of the words it holds, and a walk of the few terms that can match."""
-
-    def __init__(self, labelled: Iterable[tuple[_Label, _Term]]) -> None:
-        self.terms = list(labelled)
-        ids: dict[_Word, int] = {}
-        for _, term in self.terms:
-            for word in term.words:
-                ids.setdefault(word, len(ids))
-        self.words = tuple(ids)  # by id
+    def __init__(self, language: str, words: Iterable[_Word]) -> None:
+        self.language = language
+        self.ids: dict[_Word, int] = {}
+        for word in words:
+            self.ids.setdefault(word, len(self.ids))
         # how a token is found to be a word: by its stem, by itself, by a prefix, as a year
         self.by_stem: dict[str, list[int]] = {}
         self.by_exact: dict[str, list[int]] = {}
         self.by_prefix: dict[str, list[int]] = {}
-        self.years: tuple[int, ...] = tuple(w for w, word in enumerate(self.words) if word.year)
-        for w, word in enumerate(self.words):
+        self.years = tuple(w for word, w in self.ids.items() if word.year)
+        for word, w in self.ids.items():
             for value in word.stems:
                 self.by_stem.setdefault(value, []).append(w)
             for value in word.exact:
@@ -395,15 +388,9 @@ class _Index:
             for value in word.prefixes:
                 self.by_prefix.setdefault(value, []).append(w)
         self.prefix_lengths = sorted({len(p) for p in self.by_prefix})
-        # per term: its words' ids, and the mask of every word it needs
-        self.term_words = [tuple(ids[w] for w in term.words) for _, term in self.terms]
-        self.needs = [sum(1 << w for w in set(words)) for words in self.term_words]
-        self.by_key: dict[int, list[int]] = {}  # key word id -> the terms keyed on it, in order
-        for n, (_, term) in enumerate(self.terms):
-            self.by_key.setdefault(ids[_key_word(term)], []).append(n)
-        # token -> (ids of the words it is, their mask); the stem is fixed for a language, so this
-        # is per index. Entries are only added whole and it is reset when large: safe to share
-        self._seen: dict[str, tuple[frozenset[int], int]] = {}
+        # token -> its `_Token`; the stem is fixed for a language, so this is per language.
+        # Entries are only added whole and it is reset when large: safe to share
+        self._seen: dict[str, _Token] = {}
 
     def word_ids(self, token: str, stem: str) -> frozenset[int]:
         """The ids of the words `token` (stemmed `stem`) is: exactly those `_word_at` accepts."""
@@ -416,48 +403,92 @@ class _Index:
             found.update(self.years)
         return frozenset(found)
 
-    def _lookup(self, token: str, stem: str) -> tuple[frozenset[int], int]:
-        cache = self._seen
-        if len(cache) > 50_000:
-            cache.clear()
-        found = self.word_ids(token, stem)
-        entry = cache[token] = (found, sum(1 << w for w in found))
-        return entry
+    def token(self, token: str) -> _Token:
+        got = self._seen.get(token)
+        if got is None:
+            if len(self._seen) > 50_000:
+                self._seen.clear()
+            stem = STEMS.stem(self.language, token)
+            got = self._seen[token] = _Token(stem, self.word_ids(token, stem))
+        return got
+
+    def read(self, tokens: Sequence[str]) -> list[_Token]:
+        seen = self._seen
+        return [seen.get(t) or self.token(t) for t in tokens]
+
+
+class _Token(NamedTuple):
+    """One token as a language reads it."""
+
+    stem: str
+    ids: frozenset[int]  # the words it is (`_Words`)
+
+
+class _Keyed(NamedTuple):
+    """The terms gated on one key word, with their other words as bit sets over those terms."""
+
+    terms: tuple[int, ...]
+    every: int  # a bit per term
+    needs: tuple[tuple[int, int], ...]  # (word id, the bits of the terms that need it)
+
+
+class _Terms:
+    """Terms keyed by their least common word (`flows.common_words`): a message only tries the
+    terms whose key word occurs in it and all of whose other words occur in it too, and those
+    only where their first word occurs. The words of all the terms keyed on one word are few
+    (a concept's alternatives multiply into many terms of the same words), so a message tests
+    each such word once for all of those terms."""
+
+    def __init__(self, words: _Words, labelled: Iterable[tuple[_Label, _Term]]) -> None:
+        self.terms = list(labelled)
+        self.words = [tuple(words.ids[w] for w in term.words) for _, term in self.terms]
+        by_key: dict[int, list[int]] = {}
+        for n, (_, term) in enumerate(self.terms):
+            by_key.setdefault(words.ids[_key_word(term)], []).append(n)
+        self.by_key: dict[int, _Keyed] = {}
+        for key, ns in by_key.items():
+            needs: dict[int, int] = {}
+            for bit, n in enumerate(ns):
+                for w in set(self.words[n]) - {key}:
+                    needs[w] = needs.get(w, 0) | 1 << bit
+            self.by_key[key] = _Keyed(tuple(ns), (1 << len(ns)) - 1, tuple(needs.items()))
 
     def find(
-        self, tokens: Sequence[str], stems: Sequence[str], clause: Sequence[int]
-    ) -> list[tuple[_Label, int, int, tuple[int, ...]]]:
-        cache = self._seen
-        at: list[frozenset[int]] = []  # per position: the word ids there
-        held = 0  # mask of every word id in the message
-        for i, token in enumerate(tokens):
-            entry = cache.get(token) or self._lookup(token, stems[i])
-            at.append(entry[0])
-            held |= entry[1]
-        if not held:
-            return []
+        self, at: Sequence[frozenset[int]], present: frozenset[int], clause: Sequence[int]
+    ) -> list[tuple[int, int, _Label, tuple[int, ...]]]:
+        """Every term in a message (`at`: the word ids at each position, `present`: all of them):
+        (start, term, label, its words' positions), by start, then in the order of the terms."""
         out: list[tuple[int, int, _Label, tuple[int, ...]]] = []
-        terms, term_words, needs, by_key = self.terms, self.term_words, self.needs, self.by_key
-        size = len(tokens)
-        for key in {w for ids in at for w in ids}:
-            for n in by_key.get(key, ()):
-                need = needs[n]
-                if held & need != need:
-                    continue  # a word of the term is nowhere in the message
-                words = term_words[n]
-                label = terms[n][0]
-                first = words[0]
-                starts = [i for i in range(size) if first in at[i]]
-                if len(words) == 1:  # the first word is the whole term
+        by_key, terms, words = self.by_key, self.terms, self.words
+        starts_of: dict[int, list[int]] = {}
+        for key in present:
+            keyed = by_key.get(key)
+            if keyed is None:
+                continue
+            missing = 0  # the terms a word of which is nowhere in the message
+            for w, bits in keyed.needs:
+                if w not in present:
+                    missing |= bits
+            viable = keyed.every & ~missing
+            while viable:
+                low = viable & -viable
+                viable ^= low
+                n = keyed.terms[low.bit_length() - 1]
+                ids = words[n]
+                label, term = terms[n]
+                first = ids[0]
+                starts = starts_of.get(first)
+                if starts is None:
+                    starts = starts_of[first] = [i for i, here in enumerate(at) if first in here]
+                if len(ids) == 1:  # the first word is the whole term
                     out += [(i, n, label, (i,)) for i in starts]
                     continue
-                gaps = terms[n][1].gaps
                 for i in starts:
-                    found = _complete(words, gaps, i, at, clause)
+                    found = _complete(ids, term.gaps, i, at, clause)
                     if found is not None:
                         out.append((i, n, label, found))
         out.sort()
-        return [(label, i, spot[-1] + 1, spot) for i, _, label, spot in out]
+        return out
 
 
 def _key_word(term: _Term) -> _Word:
@@ -507,10 +538,12 @@ def _complete(
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     language: Language
-    break_word: _Word  # every one-word terminator, as one word to test each token against
-    breaks: _Index  # terminators of several words
-    terms: _Index
+    words: _Words  # every word of the terms and terminators
+    breaks: _Terms  # terminators of several words
+    terms: _Terms
+    break_id: int  # every one-word terminator, as one word
     modifiers: Mapping[str, Modifier]
+    rules_by_concept: Mapping[str, tuple[int, ...]]  # the rules whose first slot names it
 
 
 @dataclass(slots=True)
@@ -551,8 +584,22 @@ class ConceptSet:
         labelled += [(("self", ""), t) for t in lang.self_words]
         labelled += [(("other", ""), t) for t in lang.other_words]
         single = _Word.of([o for t in lang.terminators if len(t.words) == 1 for o in t.words[0].options])
-        several = _Index((("break", ""), t) for t in lang.terminators if len(t.words) > 1)
-        return _Compiled(lang, single, several, _Index(labelled), mods)
+        several = [(("break", ""), t) for t in lang.terminators if len(t.words) > 1]
+        every = [w for _, t in (*labelled, *several) for w in t.words]
+        words = _Words(lang.language, [*every, single])
+        by_concept: dict[str, list[int]] = {}
+        for r, rule in enumerate(lang.rules):
+            for name in dict.fromkeys(rule.needs[0]):
+                by_concept.setdefault(name, []).append(r)
+        return _Compiled(
+            lang,
+            words,
+            _Terms(words, several),
+            _Terms(words, labelled),
+            words.ids[single],
+            mods,
+            {name: tuple(rs) for name, rs in by_concept.items()},
+        )
 
     @classmethod
     def load(cls, config_dir: Path) -> ConceptSet:
@@ -575,29 +622,36 @@ class ConceptSet:
         out: list[_Analysis] = []
         if not tokens:
             return out
+        stops = [i for i, t in enumerate(tokens) if t == "."]
         for compiled in self._compiled:
-            lang = compiled.language
-            stems = [STEMS.stem(lang.language, t) for t in tokens]
-            breaks = {i for i, t in enumerate(tokens) if t == "."}
-            word = compiled.break_word
-            hard = {i for i, t in enumerate(tokens) if _word_at(word, t, stems[i])}
+            read = compiled.words.read(tokens)
+            stems = [t.stem for t in read]
+            at = [t.ids for t in read]
+            present = frozenset().union(*at)
+            stop = compiled.break_id
+            hard = {i for i, here in enumerate(at) if stop in here} if stop in present else set()
             if compiled.breaks.terms:
-                hard.update(a for _, a, _, _ in compiled.breaks.find(tokens, stems, [0] * len(tokens)))
-            breaks.update(hard)
-            clause, n = [], 0
-            for i in range(len(tokens)):
-                n += i in breaks
-                clause.append(n)
+                hard.update(i for i, _, _, _ in compiled.breaks.find(at, present, [0] * len(tokens)))
+            breaks = hard.union(stops)
+            clause = [0] * len(tokens)
+            if breaks:
+                n = 0
+                for i in range(len(tokens)):
+                    n += i in breaks
+                    clause[i] = n
             mods = compiled.modifiers
             analysis = _Analysis(tokens, stems, clause, [], [], [], frozenset(hard))
-            found = compiled.terms.find(tokens, stems, clause)
-            pseudo = [(a, b) for (kind, _), a, b, _ in found if kind == "pseudo"]
-            excluded = [(name, a, b) for (kind, name), a, b, _ in found if kind == "exclude"]
-            for (kind, name), a, b, at in found:
+            found = [
+                (kind, name, i, spot[-1] + 1, spot)
+                for i, _, (kind, name), spot in compiled.terms.find(at, present, clause)
+            ]
+            pseudo = [(a, b) for kind, _, a, b, _ in found if kind == "pseudo"]
+            excluded = [(name, a, b) for kind, name, a, b, _ in found if kind == "exclude"]
+            for kind, name, a, b, spot in found:
                 if kind == "concept":
-                    if any(n == name and x < b and a < y for n, x, y in excluded):
+                    if excluded and any(n == name and x < b and a < y for n, x, y in excluded):
                         continue
-                    hit = _Hit(name, a, b, tuple(tokens[i] for i in at), frozenset(at))
+                    hit = _Hit(name, a, b, tuple([tokens[i] for i in spot]), frozenset(spot))
                     analysis.concepts.append(hit)
                     analysis.by_concept.setdefault(name, []).append(hit)
                 elif kind == "modifier":
@@ -613,8 +667,11 @@ class ConceptSet:
         out: list[Finding] = []
         for compiled, analysis in zip(self._compiled, analyses, strict=True):
             if analysis.concepts:
-                for rule in compiled.language.rules:
-                    out += _fire(rule, analysis, analyses)
+                rules, by_concept = compiled.language.rules, compiled.rules_by_concept
+                # only the rules a concept found can start: the others fire nothing
+                woken = {r for name in analysis.by_concept for r in by_concept.get(name, ())}
+                for r in sorted(woken):
+                    out += _fire(rules[r], analysis, analyses)
         return out
 
     @staticmethod
