@@ -95,16 +95,32 @@ def _sub_traced(stage: Stage, s: str, trace: list[_Edits]) -> str:
     return "".join(parts)
 
 
+# The stages without tracing, as `re` templates (no Python call per replacement); the last
+# stage, squashing whitespace, is `" ".join(s.split())`: both split on `str.isspace`.
+_TEMPLATES = tuple(zip((rx for rx, _, _ in _STAGES[:3]), (" ", " . ", r"\1"), strict=True))
+
+
 def normalize_with(text: str, trace: list[_Edits] | None = None, emoji: Stage | None = None) -> str:
     """`emoji`: a first stage that turns listed emoji into words (`Triage` builds it from the
     concept files), traced like the others so matches still quote the person's own text."""
+    if trace is None:
+        if text.isascii():  # ASCII_FOLD on ASCII: lower case, and ` as '
+            s = text.lower().replace("`", "'")
+        else:
+            s = text.translate(ASCII_FOLD)
+            if emoji is not None:
+                s = emoji[0].sub(emoji[1], s)
+            s = _NON_ASCII[0].sub(_NON_ASCII[1], s)
+        for rx, template in _TEMPLATES:
+            s = rx.sub(template, s)
+        return " ".join(s.split())
     s = text.translate(ASCII_FOLD)
     if s.isascii():
         stages = _STAGES
     else:
         stages = (_NON_ASCII, *_STAGES) if emoji is None else (emoji, _NON_ASCII, *_STAGES)
     for stage in stages:
-        s = stage[0].sub(stage[1], s) if trace is None else _sub_traced(stage, s, trace)
+        s = _sub_traced(stage, s, trace)
     return s
 
 
