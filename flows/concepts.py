@@ -507,6 +507,7 @@ def _is_year(token: str) -> bool:
 
 
 def _word_at(word: _Word, token: str, stem: str) -> bool:
+    """Whether a token is the word: the meaning `_Words.word_ids` implements with tables (tested)."""
     if stem in word.stems or token in word.exact:
         return True
     if word.prefixes and token.startswith(word.prefixes):
