@@ -10,7 +10,9 @@ they are never edited to pass (retire one that has been tuned to and write a new
 short and long were measured (aggregate figures only, never read) after the first round of rules;
 set C was written after that, before the second round, and measured only at its end. Set D was
 written on 2026-12-02 by a helper who never saw the lexicon, the concepts, the corpus or the model,
-before the tuning round that followed it.
+before the tuning round that followed it (1,255 more corpus rows, concept rules tuned on the train
+split only); it was measured, aggregates only, once before that round and once after it, and no one
+has read which of its texts pass or fail.
 
 For each set, four graders: the lexicon alone (the phrase lists), the rules (lexicon + concepts),
 the model alone (its own thresholds), and the whole triage (what the bot does). Figures:
