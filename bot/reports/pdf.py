@@ -17,8 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from bot.reports.outcomes import Outcomes
 from bot.reports.render import headline
+from bot.reports.rows import Outcomes
 
 PAGE = (8.5, 11.0)  # US letter, inches
 SEVERITY_COLOURS = {"critical": "#b3261e", "high": "#e8871e", "medium": "#f2c94c", "low": "#9e9e9e"}

@@ -10,8 +10,8 @@ from typing import Any
 
 from rich.table import Table
 
-from bot.reports.outcomes import Outcomes, PirRow
 from bot.reports.period import Pseudonyms
+from bot.reports.rows import Outcomes, PirRow
 
 PIR_COLUMNS = (
     "pir",
