@@ -64,8 +64,8 @@ class App:
 
     @functools.cached_property
     def sender(self) -> OutboxSender:
-        from bot.contact import tell_team  # noqa: PLC0415
         from bot.outbox import OutboxSender  # noqa: PLC0415
+        from bot.people.lost_contact import tell_team  # noqa: PLC0415
 
         messages = self.content.messages
 

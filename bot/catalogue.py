@@ -2,7 +2,7 @@
 
 `peerline messages catalogue` prints it for a human read-through; a test reads every entry for what
 must never be in one (internal ids, SMS compliance words on Telegram, alert pages over two segments).
-Each message is shown in the wording its reader gets (`bot.audience.variants`: `opted_in_family_sms`
+Each message is shown in the wording its reader gets (`bot.people.audience.variants`: `opted_in_family_sms`
 for a family member on SMS), filled with sample values; composed staff texts (alert pages, MORE,
 CASELOAD, the digest) are written by the same code as in production, from sample facts. SMS entries are
 what the SMS channel sends (`fit_sms`), so their segment counts are what Twilio bills.
@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.audience import variants
 from bot.caseload import Checkin
 from bot.content import LOCALES, Content
+from bot.people.audience import variants
 from bot.reader import Reader
 from bot.staff_texts import AlertFacts, CaseloadRow, StaffTexts
 from bot.triage import Signal
@@ -78,7 +78,7 @@ _AUDIENCE: dict[str, Audience] = {
     ),
 }
 _READERS = {Audience.PIR: Role.PIR, Audience.FAMILY: Role.FAMILY, Audience.STAFF: Role.PEER}
-_VARIANTS = ("_staff_sms", "_family_sms", "_staff", "_family", "_sms")  # bot.audience.variants
+_VARIANTS = ("_staff_sms", "_family_sms", "_staff", "_family", "_sms")  # bot.people.audience.variants
 # Named like a variant, chosen by name: a message of its own.
 _OWN_MESSAGES = frozenset(
     {"alert_family", "peer_reply_family", "relay_to_peer_family", "promise_peer_family"}

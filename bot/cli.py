@@ -152,7 +152,7 @@ def people_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Enrol a person; prints the new id."""
-    from bot.people import add_person, confirm_opt_in  # noqa: PLC0415
+    from bot.people.enrolment import add_person, confirm_opt_in  # noqa: PLC0415
 
     async def work(a: App) -> int:
         async with a.db.transaction() as s:
@@ -211,7 +211,7 @@ def oncall_set(
 ) -> None:
     """Set the program's on-call (replaces the list). When nobody on call can be reached either, every
     supervisor and admin is paged."""
-    from bot.oncall import set_oncall  # noqa: PLC0415
+    from bot.people.oncall import set_oncall  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:
@@ -225,7 +225,7 @@ def oncall_set(
 @oncall_app.command("list")
 def oncall_list(as_json: JsonOpt = False) -> None:
     """Who is on call, in order."""
-    from bot.oncall import oncall  # noqa: PLC0415
+    from bot.people.oncall import oncall  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:
@@ -251,7 +251,7 @@ def assign_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign a PIR's care team (an omitted --backup or --supervisor stays as it was)."""
-    from bot.people import assign  # noqa: PLC0415
+    from bot.people.enrolment import assign  # noqa: PLC0415
 
     async def work(a: App) -> tuple[dict[str, Any], str]:
         async with a.db.transaction() as s:
@@ -279,7 +279,7 @@ def family_link(
     as_json: JsonOpt = False,
 ) -> None:
     """Link a family member to a PIR, recording the PIR's consent."""
-    from bot.people import link_family  # noqa: PLC0415
+    from bot.people.enrolment import link_family  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:
@@ -303,8 +303,8 @@ def invite_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a single-use Telegram link (t.me/<bot>?start=<code>) that links the person's account."""
-    from bot.invites import create_invite, invite_link  # noqa: PLC0415
     from bot.names import resolve  # noqa: PLC0415
+    from bot.people.invites import create_invite, invite_link  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         username = bot_username
@@ -337,7 +337,7 @@ def checkin_send(
 ) -> None:
     """Start a check-in now."""
     from bot.checkins import start_checkin  # noqa: PLC0415
-    from bot.people import FLOW_FOR_ROLE, resolve  # noqa: PLC0415
+    from bot.people.enrolment import FLOW_FOR_ROLE, resolve  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:

@@ -137,7 +137,7 @@ def queue_message(
 
 
 # Told when a send finds a channel newly lost (opted out with the carrier, blocked, gone): who should hear
-# is `bot.contact`'s decision, wired in by the app; returns how many messages it queued.
+# is `bot.people.lost_contact`'s decision, wired in by the app; returns how many messages it queued.
 OnLost = Callable[[AsyncSession, ChannelIdentity, datetime, bool], Awaitable[int]]
 
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.audience import audience_text
 from bot.caseload import (
     STAFF,
     caseload,
@@ -36,6 +35,7 @@ from bot.channels.base import Button
 from bot.content import Content
 from bot.names import match_name
 from bot.outbox import queue_message
+from bot.people.audience import audience_text
 from bot.reader import Reader, when
 from bot.schedule import local_date, next_due
 from bot.staff_texts import MORE_CHECKINS, CaseloadRow, StaffTexts

@@ -19,18 +19,18 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.audience import audience_text
 from bot.caseload import STAFF
 from bot.channels.base import Inbound
 from bot.checkins import queue_outputs, split_payload
 from bot.clock import Clock
-from bot.contact import tell_team
 from bot.content import Content
 from bot.escalation import Escalation, reachable, team_of
-from bot.invites import redeem_invite, start_code
 from bot.onboarding import ONBOARDING, apply_onboarding
 from bot.outbox import queue_message, queue_to
 from bot.peer_commands import PeerCommands, looks_like_command
+from bot.people.audience import audience_text
+from bot.people.invites import redeem_invite, start_code
+from bot.people.lost_contact import tell_team
 from bot.trends import TREND_STEPS, TrendHistory, load_histories
 from bot.triage import Alerting, Signal, reply_key
 from flows import engine

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot.content import Content, ContentError
-from bot.people import FLOW_FOR_ROLE, UserError, check_checkin_time, check_timezone, resolve
+from bot.people.enrolment import FLOW_FOR_ROLE, UserError, check_checkin_time, check_timezone, resolve
 from bot.schedule import ALL_DAYS, DEFAULT_QUIET, QuietHours, is_quiet_time, next_due, parse_days
 from storage.models import AuditAction, CheckinSchedule, Role
 from storage.repo import audit

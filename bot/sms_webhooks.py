@@ -26,9 +26,9 @@ from twilio.request_validator import (
 
 from bot.channels.base import Inbound
 from bot.channels.sms import OPTED_OUT, provider_id
-from bot.contact import lost_contact
 from bot.delivery import advance_status
-from bot.people import UserError, normalise_phone
+from bot.people.enrolment import UserError, normalise_phone
+from bot.people.lost_contact import lost_contact
 from flows.numbers import parse_id
 from storage.models import ChannelName, Direction, Message, MessageStatus
 from storage.repo import identity_for

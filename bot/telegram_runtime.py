@@ -29,7 +29,7 @@ from sqlmodel import col, select
 
 from bot.app import App
 from bot.channels.telegram import CHANNEL, TelegramChannel
-from bot.people import UserError
+from bot.people.enrolment import UserError
 from config.settings import Settings, SettingsError
 from storage.models import ChannelIdentity, Person, Role
 

@@ -12,7 +12,7 @@ from bot.app import App
 from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
 from bot.clock import ManualClock
-from bot.people import add_person, assign, link_family, resolve
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from bot.scheduler import TickReport, tick
 from bot.triage import Alerting, Signal
 from flows.severity import Severity

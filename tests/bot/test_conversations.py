@@ -49,8 +49,8 @@ from bot.channels.base import Inbound, OutboundMessage
 from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
 from bot.clock import ManualClock
-from bot.oncall import set_oncall
-from bot.people import add_person, assign, link_family, resolve
+from bot.people.enrolment import add_person, assign, link_family, resolve
+from bot.people.oncall import set_oncall
 from bot.scheduler import tick
 from config.settings import Settings
 from storage.models import Alert, Answer, ChannelIdentity, FlowSession, Person, Role, ShareScope

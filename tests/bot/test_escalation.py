@@ -17,8 +17,8 @@ from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage, SendResult
 from bot.channels.console import ConsoleChannel
 from bot.clock import ManualClock
-from bot.oncall import oncall, set_oncall
-from bot.people import UserError, add_person, resolve
+from bot.people.enrolment import UserError, add_person, resolve
+from bot.people.oncall import oncall, set_oncall
 from bot.scheduler import tick
 from config.settings import Settings
 from flows.severity import Severity

@@ -20,7 +20,7 @@ from bot.channels.base import Inbound, OutboundMessage, SendResult
 from bot.channels.console import ConsoleChannel
 from bot.clock import ManualClock
 from bot.outbox import OutboxSender, queue_message
-from bot.people import add_person, assign
+from bot.people.enrolment import add_person, assign
 from storage.models import (
     PRIORITY,
     AuditEvent,

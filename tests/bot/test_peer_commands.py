@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from bot.channels.base import Inbound
 from bot.checkins import start_checkin
 from bot.peer_commands import Verb, looks_like_command, parse
-from bot.people import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, resolve
 from flows.severity import Severity
 from storage.models import (
     AlertStatus,

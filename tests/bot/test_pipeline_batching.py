@@ -26,7 +26,7 @@ from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
 from bot.clock import ManualClock
-from bot.people import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, resolve
 from bot.pipeline import Outcome
 from flows.severity import Severity
 from storage.models import (

@@ -12,7 +12,7 @@ from bot.app import App
 from bot.checkins import WrongAudienceError, start_checkin
 from bot.clock import ManualClock
 from bot.content import ContentError
-from bot.people import UserError, add_person, resolve
+from bot.people.enrolment import UserError, add_person, resolve
 from bot.scheduler import tick
 from bot.schedules import update_schedule
 from config.settings import Settings

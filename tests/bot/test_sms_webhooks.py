@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from bot.checkins import start_checkin
 from bot.clock import ManualClock
-from bot.people import add_person, assign, link_family, resolve
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from bot.scheduler import tick
 from bot.server import make_web_app
 from storage.models import (
@@ -528,7 +528,7 @@ async def test_an_unreachable_receipt_tells_the_peer_and_a_text_from_the_person_
     assert actions == ["identity.unreachable", "identity.reachable_again"]
 
 
-# -- lost contact: who hears (bot.contact) ------------------------------------------------------------
+# -- lost contact: who hears (bot.people.lost_contact) -------------------------------------------------------
 
 DANA = "+12025550177"
 

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.checkins import start_checkin
 from bot.clock import ManualClock
-from bot.people import add_person, assign, link_family, resolve
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from bot.triage import Alerting, Signal
 from flows.severity import Severity
 from flows.sms_text import MAX_SEGMENTS, encoding, segment_info

@@ -10,7 +10,7 @@ from bot.app import App
 from bot.channels.base import Inbound
 from bot.checkins import start_checkin
 from bot.clock import ManualClock
-from bot.people import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, resolve
 from bot.scheduler import tick
 from storage.models import Alert, Role
 

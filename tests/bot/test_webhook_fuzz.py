@@ -41,7 +41,7 @@ from bot.channels.sms import SmsChannel
 from bot.checkins import start_checkin
 from bot.clock import ManualClock
 from bot.logs import QUIET, configure_logging
-from bot.people import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, resolve
 from bot.server import make_web_app
 from bot.telegram_runtime import WEBHOOK_PATH
 from config.settings import Settings

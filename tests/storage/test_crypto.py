@@ -13,7 +13,7 @@ from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
 from bot.clock import ManualClock
-from bot.people import resolve
+from bot.people.enrolment import resolve
 from config.settings import Settings
 from storage.crypto import EncryptionError, Keyring, new_key, read_plain
 from storage.db import Database

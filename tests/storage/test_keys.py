@@ -22,7 +22,7 @@ from bot.channels.console import ConsoleChannel
 from bot.checkins import start_checkin
 from bot.cli import app as cli_app
 from bot.clock import ManualClock
-from bot.people import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, resolve
 from config.settings import Settings
 from storage.crypto import EncryptionError, Keyring, new_key
 from storage.db import Database

@@ -18,7 +18,7 @@ from bot.channels.base import Failed, OutboundMessage, Sent
 from bot.channels.sms import TWILIO_API, RebasedHttpClient, SmsChannel
 from bot.clock import ManualClock
 from bot.outbox import OutboxSender, RetryPolicy, queue_message
-from bot.people import add_person
+from bot.people.enrolment import add_person
 from bot.ratelimit import RateLimiter
 from config.settings import Settings
 from storage.models import ChannelIdentity, Message, MessageKind, MessageStatus, Outbox, Role

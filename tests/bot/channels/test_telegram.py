@@ -38,9 +38,9 @@ from bot.channels.telegram import TelegramChannel, build_bot, callback_data
 from bot.checkins import start_checkin
 from bot.cli import app as cli_app
 from bot.clock import ManualClock
-from bot.invites import create_invite
 from bot.outbox import OutboxSender, queue_message, queue_to
-from bot.people import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, resolve
+from bot.people.invites import create_invite
 from bot.ratelimit import RateLimiter
 from bot.server import make_web_app
 from bot.telegram_runtime import Mode, TelegramRunner, telegram_mode, telegram_of

@@ -1,13 +1,13 @@
-"""Lost contact (`bot.contact`): the texts for whoever hears exist for every role and language. Who
-hears on each path is driven end to end in tests/bot/test_sms_webhooks.py (receipts, STOP) and the
-conversation cases (opt_out.yaml, audience.yaml)."""
+"""Lost contact (`bot.people.lost_contact`): the texts for whoever hears exist for every role and
+language. Who hears on each path is driven end to end in tests/bot/test_sms_webhooks.py (receipts,
+STOP) and the conversation cases (opt_out.yaml, audience.yaml)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.contact import _role_key
 from bot.content import Content
+from bot.people.lost_contact import _role_key
 from config.settings import DEFAULT_CONFIG_DIR
 from storage.models import Role
 

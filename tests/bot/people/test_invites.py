@@ -13,8 +13,8 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.channels.base import Inbound
 from bot.clock import ManualClock
-from bot.invites import create_invite, redeem_invite
-from bot.people import UserError, add_person
+from bot.people.enrolment import UserError, add_person
+from bot.people.invites import create_invite, redeem_invite
 from storage.models import AuditEvent, ChannelIdentity, Invite, Outbox, Person, Role
 
 CHATS = ("111", "222", "333")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.audience import audience_text, variants
 from bot.content import Content
+from bot.people.audience import audience_text, variants
 from config.settings import DEFAULT_CONFIG_DIR
 from storage.models import Role
 

@@ -10,11 +10,11 @@ import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.audience import audience_text
 from bot.content import Messages
 from bot.errors import UserError as UserError  # noqa: PLC0414  (re-exported: raised from here)
 from bot.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI's resolver)
 from bot.outbox import queue_message
+from bot.people.audience import audience_text
 from bot.schedule import DEFAULT_QUIET, QuietHours, is_quiet_time, next_due
 from storage.models import (
     AuditAction,
@@ -182,7 +182,7 @@ async def assign(
 
     The chain must be three different people of fitting roles: the peer a peer, the backup a peer or
     supervisor other than the peer, the supervisor a supervisor other than the backup. An admin is
-    none of these: admins are paged only as the program's on-call (`bot.oncall`).
+    none of these: admins are paged only as the program's on-call (`bot.people.oncall`).
     """
     pir_p = await resolve(s, pir, Role.PIR)
     peer_p = await resolve(s, peer, Role.PEER)

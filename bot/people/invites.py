@@ -17,7 +17,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.people import UserError
+from bot.people.enrolment import UserError
 from storage.models import AuditAction, ChannelIdentity, ChannelName, Invite, Person
 from storage.repo import audit, identities_of
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.people import UserError, resolve
+from bot.people.enrolment import UserError, resolve
 from storage.models import AuditAction, OnCall, Person, PersonStatus, Role
 from storage.repo import audit
 
