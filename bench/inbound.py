@@ -36,7 +36,7 @@ from aiogram.types import Chat, Message, Update, User
 from bot.app import App
 from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
 from bot.people.enrolment import add_person
 from config.settings import DEFAULT_CONFIG_DIR, Settings
 from storage.crypto import new_key

@@ -55,8 +55,8 @@ class App:
 
     @functools.cached_property
     def content(self) -> Content:
+        from bot.checkins.schedule_changes import check_offered_times  # noqa: PLC0415
         from bot.content import Content  # noqa: PLC0415
-        from bot.schedules import check_offered_times  # noqa: PLC0415
 
         content = Content.load(self.settings.config_dir, program=self.settings.sender_name, lazy=self.lazy)
         check_offered_times(content, self.settings.quiet_window, self.settings.config_dir / "flows")

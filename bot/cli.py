@@ -336,7 +336,7 @@ def checkin_send(
     as_json: JsonOpt = False,
 ) -> None:
     """Start a check-in now."""
-    from bot.checkins import start_checkin  # noqa: PLC0415
+    from bot.checkins.sessions import start_checkin  # noqa: PLC0415
     from bot.people.enrolment import FLOW_FOR_ROLE, resolve  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
@@ -368,7 +368,7 @@ def scheduler_tick(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one scheduler tick."""
-    from bot.scheduler import tick  # noqa: PLC0415
+    from bot.checkins.tick import tick  # noqa: PLC0415
 
     when = _parse_now(now)
 
@@ -398,7 +398,7 @@ def schedule_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Change when a person's check-ins come (from the next occurrence on)."""
-    from bot.schedules import update_schedule  # noqa: PLC0415
+    from bot.checkins.schedule_changes import update_schedule  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:

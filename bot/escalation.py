@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.caseload import Summary, reach_text, summary
 from bot.channels.base import Button
+from bot.checkins.local_time import next_due
 from bot.content import Content
 from bot.outbox import queue_message
 from bot.peer_commands import Change, Result, ack_payload, done_payload
 from bot.people.oncall import last_resort, oncall
 from bot.reader import Reader
-from bot.schedule import next_due
 from bot.staff_texts import AlertFacts, Fit, StaffTexts, fit_page
 from flows.escalation import FALLBACK_TIERS, ChainState, EscalationPolicy, Tier
 from storage.models import (

@@ -21,17 +21,17 @@ from sqlmodel import col, select
 
 from bot.caseload import STAFF
 from bot.channels.base import Inbound
-from bot.checkins import queue_outputs, split_payload
+from bot.checkins.history import TREND_STEPS, TrendHistory, load_histories
+from bot.checkins.onboarding import ONBOARDING, apply_onboarding
+from bot.checkins.sessions import queue_outputs, split_payload
 from bot.clock import Clock
 from bot.content import Content
 from bot.escalation import Escalation, reachable, team_of
-from bot.onboarding import ONBOARDING, apply_onboarding
 from bot.outbox import queue_message, queue_to
 from bot.peer_commands import PeerCommands, looks_like_command
 from bot.people.audience import audience_text
 from bot.people.invites import redeem_invite, start_code
 from bot.people.lost_contact import tell_team
-from bot.trends import TREND_STEPS, TrendHistory, load_histories
 from bot.triage import Alerting, Signal, reply_key
 from flows import engine
 from flows.engine import Flagged, FreeText, GaveUp, Halted, Reasked, SessionState, Sprint

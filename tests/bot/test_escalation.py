@@ -16,10 +16,10 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage, SendResult
 from bot.channels.console import ConsoleChannel
+from bot.checkins.tick import tick
 from bot.clock import ManualClock
 from bot.people.enrolment import UserError, add_person, resolve
 from bot.people.oncall import oncall, set_oncall
-from bot.scheduler import tick
 from config.settings import Settings
 from flows.severity import Severity
 from storage.models import (

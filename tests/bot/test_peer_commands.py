@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.channels.base import Inbound
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
 from bot.peer_commands import Verb, looks_like_command, parse
 from bot.people.enrolment import add_person, assign, resolve
 from flows.severity import Severity

@@ -16,10 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import col, select
 
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
+from bot.checkins.tick import tick
 from bot.clock import ManualClock
 from bot.people.enrolment import add_person, assign, link_family, resolve
-from bot.scheduler import tick
 from bot.server import make_web_app
 from storage.models import (
     Alert,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.app import App
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
 from bot.clock import ManualClock
 from bot.people.enrolment import add_person, assign, link_family, resolve
 from bot.triage import Alerting, Signal

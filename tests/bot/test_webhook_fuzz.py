@@ -38,7 +38,7 @@ from yarl import URL
 
 from bot.app import App
 from bot.channels.sms import SmsChannel
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
 from bot.clock import ManualClock
 from bot.logs import QUIET, configure_logging
 from bot.people.enrolment import add_person, assign, resolve

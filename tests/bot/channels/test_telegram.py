@@ -35,7 +35,7 @@ from typer.testing import CliRunner
 from bot.app import App
 from bot.channels.base import Button, Failed, Inbound, OutboundMessage, Sent
 from bot.channels.telegram import TelegramChannel, build_bot, callback_data
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
 from bot.cli import app as cli_app
 from bot.clock import ManualClock
 from bot.outbox import OutboxSender, queue_message, queue_to

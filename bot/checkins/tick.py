@@ -10,15 +10,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.app import App
-from bot.checkins import WrongAudienceError, expire, flow_for, remind, start_checkin
+from bot.checkins.local_time import (
+    QuietHours,
+    in_quiet_hours,
+    last_due,
+    local_date,
+    next_due,
+    quiet_hours_end,
+)
+from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, start_checkin
 from bot.escalation import Escalation
-from bot.schedule import QuietHours, in_quiet_hours, last_due, local_date, next_due, quiet_hours_end
 from storage.models import (
     Alert,
     AlertStatus,
@@ -30,6 +37,9 @@ from storage.models import (
     SessionStatus,
 )
 from storage.repo import audit
+
+if TYPE_CHECKING:
+    from bot.app import App  # the composition root hands itself in; the tick never imports it
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from sqlmodel import col, select
 
 from bot.app import App
 from bot.channels.base import Inbound
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
+from bot.checkins.tick import tick
 from bot.clock import ManualClock
 from bot.people.enrolment import add_person, assign, resolve
-from bot.scheduler import tick
 from storage.models import Alert, Role
 
 

@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import App
-from bot.checkins import WrongAudienceError, start_checkin
+from bot.checkins.schedule_changes import update_schedule
+from bot.checkins.sessions import WrongAudienceError, start_checkin
+from bot.checkins.tick import tick
 from bot.clock import ManualClock
 from bot.content import ContentError
 from bot.people.enrolment import UserError, add_person, resolve
-from bot.scheduler import tick
-from bot.schedules import update_schedule
 from config.settings import Settings
 from storage.models import AuditEvent, CheckinSchedule, FlowSession, Outbox, Person, Role, SessionStatus
 
