@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from bot.content import Content
-    from bot.outbox import OutboxSender
+    from bot.outbox.sender import OutboxSender
     from bot.pipeline import Pipeline
     from storage.models import ChannelIdentity
 
@@ -64,7 +64,7 @@ class App:
 
     @functools.cached_property
     def sender(self) -> OutboxSender:
-        from bot.outbox import OutboxSender  # noqa: PLC0415
+        from bot.outbox.sender import OutboxSender  # noqa: PLC0415
         from bot.people.lost_contact import tell_team  # noqa: PLC0415
 
         messages = self.content.messages
@@ -135,7 +135,7 @@ def _configured_channels(settings: Settings, clock: Clock) -> dict[str, Channel]
     channels: dict[str, Channel] = {}
     if settings.telegram_token is not None:
         # aiogram takes seconds to import: only commands that may talk to Telegram pay for it.
-        from bot.channels.telegram import TelegramChannel, build_bot  # noqa: PLC0415
+        from bot.channels.telegram.adapter import TelegramChannel, build_bot  # noqa: PLC0415
 
         bot = build_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
         channels[TelegramChannel.name] = TelegramChannel(bot, clock)

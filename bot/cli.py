@@ -309,7 +309,7 @@ def invite_cmd(
     async def work(a: App) -> dict[str, Any]:
         username = bot_username
         if username is None:
-            from bot.telegram_runtime import bot_username as ask_username  # noqa: PLC0415  (aiogram)
+            from bot.channels.telegram.runtime import bot_username as ask_username  # noqa: PLC0415  (aiogram)
 
             username = await ask_username(a)
         async with a.db.transaction() as s:

@@ -19,7 +19,7 @@ from bot.caseload import Summary, reach_text, summary
 from bot.channels.base import Button
 from bot.checkins.local_time import next_due
 from bot.content import Content
-from bot.outbox import queue_message
+from bot.outbox.queue import queue_message
 from bot.peer_commands import Change, Result, ack_payload, done_payload
 from bot.people.oncall import last_resort, oncall
 from bot.reader import Reader

@@ -35,7 +35,7 @@ from bot.channels.base import Button
 from bot.checkins.local_time import local_date, next_due
 from bot.content import Content
 from bot.names import match_name
-from bot.outbox import queue_message
+from bot.outbox.queue import queue_message
 from bot.people.audience import audience_text
 from bot.reader import Reader, when
 from bot.staff_texts import MORE_CHECKINS, CaseloadRow, StaffTexts

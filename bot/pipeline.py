@@ -27,7 +27,7 @@ from bot.checkins.sessions import queue_outputs, split_payload
 from bot.clock import Clock
 from bot.content import Content
 from bot.escalation import Escalation, reachable, team_of
-from bot.outbox import queue_message, queue_to
+from bot.outbox.queue import queue_message, queue_to
 from bot.peer_commands import PeerCommands, looks_like_command
 from bot.people.audience import audience_text
 from bot.people.invites import redeem_invite, start_code

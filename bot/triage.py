@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from bot.content import Content
 from bot.escalation import Escalation
-from bot.outbox import queue_message
+from bot.outbox.queue import queue_message
 from flows.severity import Severity
 from flows.triage import TriageResult, normalize
 from storage.models import Alert, AlertStatus, AuditAction, ChannelIdentity, MessageKind, Person, Role

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import Button
 from bot.checkins.history import trend_signal
 from bot.content import Content
-from bot.outbox import queue_message
+from bot.outbox.queue import queue_message
 from bot.people.enrolment import FLOW_FOR_ROLE, UserError
 from bot.triage import Alerting
 from flows import engine

@@ -14,7 +14,7 @@ from bot.checkins.local_time import DEFAULT_QUIET, QuietHours, is_quiet_time, ne
 from bot.content import Messages
 from bot.errors import UserError as UserError  # noqa: PLC0414  (re-exported: raised from here)
 from bot.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI's resolver)
-from bot.outbox import queue_message
+from bot.outbox.queue import queue_message
 from bot.people.audience import audience_text
 from storage.models import (
     AuditAction,

@@ -14,12 +14,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-import bot.outbox
+import bot.outbox.sender
 from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage, SendResult
 from bot.channels.console import ConsoleChannel
 from bot.clock import ManualClock
-from bot.outbox import OutboxSender, queue_message
+from bot.outbox.queue import queue_message
+from bot.outbox.sender import OutboxSender
 from bot.people.enrolment import add_person, assign
 from storage.models import (
     PRIORITY,
@@ -132,7 +133,7 @@ class StopDuringFirstSend(ConsoleChannel):
 async def test_a_stop_handled_mid_batch_withholds_the_rest_of_the_batch(
     app: App, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.outbox, "BATCH_SECONDS", 0.0)  # every send is past the interval
+    monkeypatch.setattr(bot.outbox.sender, "BATCH_SECONDS", 0.0)  # every send is past the interval
     idents = await _people(app, "Alex", "Pat")
     async with app.db.transaction() as s:
         for number in range(6):  # one batch: alex 0, pat 0, alex 1, pat 1, ...

@@ -1,4 +1,4 @@
-"""Transactional outbox: messages are queued inside the deciding transaction and delivered after commit.
+"""The outbox sender: delivers what `bot.outbox.queue` queued, after commit, one channel at a time.
 
 Delivery order is by priority (alerts, crisis replies, keyword confirmations, relays and replies, then
 check-ins) and age. Transient failures are retried with exponential backoff (or the provider's
@@ -24,18 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.channels.base import Button, Channel, Failed, OutboundMessage, SendResult, Sent
+from bot.channels.ratelimit import RateLimiter
 from bot.clock import Clock
-from bot.delivery import advance_status_sql
-from bot.ratelimit import RateLimiter
-from storage.appends import QueuedMessage, appends
+from bot.outbox.delivery import advance_status_sql
+from bot.outbox.queue import ALLOWED_WHEN_OPTED_OUT
 from storage.db import Database
 from storage.models import (
-    PRIORITY,
     AuditAction,
     ChannelIdentity,
-    Direction,
     Message,
-    MessageKind,
     MessageStatus,
     Outbox,
 )
@@ -46,10 +43,6 @@ log = logging.getLogger(__name__)
 # How long the sender works through one fetched batch before fetching the rest again, so opt-outs and
 # newly queued higher-priority messages are never more than this out of date.
 BATCH_SECONDS = 1.0
-
-# Kinds that may reach an opted-out identity: the opt-out confirmation itself, and crisis resources
-# for a person who has just written to us.
-_ALLOWED_WHEN_OPTED_OUT = {MessageKind.KEYWORD, MessageKind.CRISIS}
 
 
 COOLING_SLACK = 0.05
@@ -65,75 +58,6 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> float:
         return float(min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1)))
-
-
-def queue_to(
-    s: AsyncSession,
-    *,
-    channel: str,
-    address: str,
-    person_id: int | None,
-    text: str,
-    kind: MessageKind,
-    now: datetime,
-    buttons: Sequence[Sequence[Button]] = (),
-) -> QueuedMessage:
-    """Record an outbound message in contact history and queue it for delivery after commit.
-
-    Both rows are written in bulk with the rest of the transaction (`storage.appends`); the returned
-    handle has the message's id once they are.
-    """
-    queued = QueuedMessage(
-        message={
-            "direction": Direction.OUTBOUND,
-            "channel": channel,
-            "address": address,
-            "person_id": person_id,
-            "body": text,
-            "kind": kind,
-            "provider_id": None,
-            "status": MessageStatus.PENDING,
-            "error_code": None,
-            "created_at": now,
-            "updated_at": now,
-        },
-        outbox={
-            "channel": channel,
-            "address": address,
-            "body": text,
-            "buttons": [[{"label": b.label, "payload": b.payload} for b in row] for row in buttons],
-            "priority": PRIORITY.get(kind, PRIORITY[MessageKind.CHECKIN]),
-            "attempts": 0,
-            "next_attempt_at": now,
-            "last_error": None,
-            "created_at": now,
-        },
-    )
-    appends(s).messages.append(queued)
-    return queued
-
-
-def queue_message(
-    s: AsyncSession,
-    identity: ChannelIdentity,
-    text: str,
-    kind: MessageKind,
-    now: datetime,
-    buttons: Sequence[Sequence[Button]] = (),
-) -> QueuedMessage | None:
-    """Queue to a known identity; returns None (nothing queued) when it opted out of this kind."""
-    if identity.opted_out_at is not None and kind not in _ALLOWED_WHEN_OPTED_OUT:
-        return None
-    return queue_to(
-        s,
-        channel=identity.channel,
-        address=identity.address,
-        person_id=identity.person_id,
-        text=text,
-        kind=kind,
-        now=now,
-        buttons=buttons,
-    )
 
 
 # Told when a send finds a channel newly lost (opted out with the carrier, blocked, gone): who should hear
@@ -248,7 +172,7 @@ class OutboxSender:
 
         Returns the rest of the batch, still to be sent.
         """
-        held = [row for row in batch if row.kind not in _ALLOWED_WHEN_OPTED_OUT]
+        held = [row for row in batch if row.kind not in ALLOWED_WHEN_OPTED_OUT]
         if not held:
             return batch
         found = await s.execute(
@@ -343,7 +267,7 @@ class OutboxSender:
                 if not isinstance(result, Failed):
                     continue
                 current = await s.get(Outbox, row.id)
-                # Locked: a delivery receipt may be updating the same row right now (see bot.delivery).
+                # Locked: a delivery receipt may be updating the same row right now (see bot.outbox.delivery).
                 message = await s.get(Message, row.message_id, with_for_update=True)
                 if current is not None and message is not None:
                     await self._failed(s, current, message, result, now)

@@ -39,8 +39,8 @@ from bot.channels.base import (
     Sent,
     split_text,
 )
+from bot.channels.ratelimit import RateLimiter
 from bot.clock import Clock
-from bot.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

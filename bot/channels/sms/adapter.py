@@ -2,7 +2,7 @@
 
 Translation only: an `OutboundMessage` becomes one `Messages.create` call (text fitted to as few segments as
 it honestly can be, see `flows.sms_text`), and Twilio's answer becomes `Sent` or `Failed`. Inbound messages
-and delivery receipts arrive over webhooks (`bot.sms_webhooks`).
+and delivery receipts arrive over webhooks (`bot.channels.sms.webhooks`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent, split_text
-from bot.ratelimit import RateLimiter
+from bot.channels.ratelimit import RateLimiter
 from config.settings import Settings
 from flows.sms_text import fit_sms, segment_info
 

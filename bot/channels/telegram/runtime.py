@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.exceptions import AiogramError, TelegramBadRequest, TelegramForbiddenError
@@ -27,11 +27,13 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlmodel import col, select
 
-from bot.app import App
-from bot.channels.telegram import CHANNEL, TelegramChannel
-from bot.people.enrolment import UserError
+from bot.channels.telegram.adapter import CHANNEL, TelegramChannel
+from bot.errors import UserError
 from config.settings import Settings, SettingsError
 from storage.models import ChannelIdentity, Person, Role
+
+if TYPE_CHECKING:
+    from bot.app import App  # handed in by the server; a channel never imports the composition root
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent
 from bot.clock import ManualClock
-from bot.outbox import OutboxSender, RetryPolicy, queue_message
+from bot.outbox.queue import queue_message
+from bot.outbox.sender import OutboxSender, RetryPolicy
 from bot.people.enrolment import add_person
 from storage.db import Database
 from storage.models import AuditEvent, ChannelIdentity, Message, MessageKind, MessageStatus, Outbox, Role

@@ -25,8 +25,8 @@ from twilio.request_validator import (
 )
 
 from bot.channels.base import Inbound
-from bot.channels.sms import OPTED_OUT, provider_id
-from bot.delivery import advance_status
+from bot.channels.sms.adapter import OPTED_OUT, provider_id
+from bot.outbox.delivery import advance_status
 from bot.people.enrolment import UserError, normalise_phone
 from bot.people.lost_contact import lost_contact
 from flows.numbers import parse_id
