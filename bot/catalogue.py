@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.caseload import Checkin
+from bot.alerts.raising import Signal
 from bot.content import LOCALES, Content
 from bot.people.audience import variants
-from bot.reader import Reader
-from bot.staff_texts import AlertFacts, CaseloadRow, StaffTexts
-from bot.triage import Signal
+from bot.staff.caseload import Checkin
+from bot.staff.reader import Reader
+from bot.staff.texts import AlertFacts, CaseloadRow, StaffTexts
 from flows.sms_text import fit_sms, segment_info
 from storage.models import ChannelName, Role
 

@@ -303,8 +303,8 @@ def invite_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a single-use Telegram link (t.me/<bot>?start=<code>) that links the person's account."""
-    from bot.names import resolve  # noqa: PLC0415
     from bot.people.invites import create_invite, invite_link  # noqa: PLC0415
+    from bot.staff.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         username = bot_username
@@ -438,7 +438,7 @@ def alerts_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List open and acknowledged alerts (newest first), people by name, times in the program's zone."""
-    from bot.reader import clock_time  # noqa: PLC0415
+    from bot.staff.reader import clock_time  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:
@@ -473,7 +473,7 @@ def history_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Contact history of one person, oldest first (access is audited)."""
-    from bot.names import resolve  # noqa: PLC0415
+    from bot.staff.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:

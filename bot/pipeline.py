@@ -19,20 +19,21 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.caseload import STAFF
+from bot.alerts.lifecycle import Escalation, reachable, team_of
+from bot.alerts.raising import Alerting, Signal, reply_key
 from bot.channels.base import Inbound
 from bot.checkins.history import TREND_STEPS, TrendHistory, load_histories
 from bot.checkins.onboarding import ONBOARDING, apply_onboarding
 from bot.checkins.sessions import queue_outputs, split_payload
 from bot.clock import Clock
 from bot.content import Content
-from bot.escalation import Escalation, reachable, team_of
 from bot.outbox.queue import queue_message, queue_to
-from bot.peer_commands import PeerCommands, looks_like_command
 from bot.people.audience import audience_text
 from bot.people.invites import redeem_invite, start_code
 from bot.people.lost_contact import tell_team
-from bot.triage import Alerting, Signal, reply_key
+from bot.staff.caseload import STAFF
+from bot.staff.commands import PeerCommands
+from bot.staff.grammar import looks_like_command
 from flows import engine
 from flows.engine import Flagged, FreeText, GaveUp, Halted, Reasked, SessionState, Sprint
 from flows.escalation import FALLBACK_TIERS, Tier
@@ -571,7 +572,7 @@ class Pipeline:
     # -- peer commands ----------------------------------------------------------------------------
 
     async def _peer_command(self, turn: _Turn) -> None:
-        """Staff commands and alert buttons (`bot.peer_commands`); anyone else trying one is refused."""
+        """Staff commands and alert buttons (`bot.staff.commands`); anyone else trying one is refused."""
         person, identity, inbound = turn.person, turn.identity, turn.inbound
         assert person is not None and identity is not None
         turn.outcome.queued += await self._peer_commands.handle(

@@ -12,7 +12,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.triage import Signal
+from bot.alerts.raising import Signal
 from flows.severity import Severity
 from flows.trends import CheckinPoint, TrendThresholds, assess_trends
 from storage.models import Answer, FlowSession, Person, SessionStatus

@@ -8,12 +8,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.alerts.raising import Alerting
 from bot.channels.base import Button
 from bot.checkins.history import trend_signal
 from bot.content import Content
 from bot.outbox.queue import queue_message
 from bot.people.enrolment import FLOW_FOR_ROLE, UserError
-from bot.triage import Alerting
 from flows import engine
 from flows.engine import Question, Say, SessionState
 from flows.model import Audience, Flow

@@ -16,6 +16,7 @@ from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.alerts.lifecycle import Escalation
 from bot.checkins.local_time import (
     QuietHours,
     in_quiet_hours,
@@ -25,7 +26,6 @@ from bot.checkins.local_time import (
     quiet_hours_end,
 )
 from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, start_checkin
-from bot.escalation import Escalation
 from storage.models import (
     Alert,
     AlertStatus,

@@ -11,8 +11,8 @@ plain key.
 
 from __future__ import annotations
 
-from bot.caseload import STAFF
 from bot.content import Messages
+from bot.staff.caseload import STAFF
 from storage.models import Role
 
 

@@ -13,9 +13,9 @@ from sqlmodel import col, select
 from bot.checkins.local_time import DEFAULT_QUIET, QuietHours, is_quiet_time, next_due
 from bot.content import Messages
 from bot.errors import UserError as UserError  # noqa: PLC0414  (re-exported: raised from here)
-from bot.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI's resolver)
 from bot.outbox.queue import queue_message
 from bot.people.audience import audience_text
+from bot.staff.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI's resolver)
 from storage.models import (
     AuditAction,
     CareTeam,

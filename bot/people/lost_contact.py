@@ -15,9 +15,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_, select
 
-from bot.caseload import STAFF
 from bot.content import Messages
 from bot.outbox.queue import queue_message
+from bot.staff.caseload import STAFF
 from storage.models import AuditAction, CareTeam, ChannelIdentity, MessageKind, Person, PersonStatus, Role
 from storage.repo import active_links_of_family, audit, care_team, mark_lost, reachable_identity
 

@@ -9,8 +9,8 @@ from sqlmodel import col, select
 
 from bot.channels.base import Inbound
 from bot.checkins.sessions import start_checkin
-from bot.peer_commands import Verb, looks_like_command, parse
 from bot.people.enrolment import add_person, assign, resolve
+from bot.staff.grammar import Verb, looks_like_command, parse
 from flows.severity import Severity
 from storage.models import (
     AlertStatus,
@@ -194,7 +194,7 @@ async def test_history_of_one_pir(drive: Driver) -> None:
 
 
 async def test_chat_commands_find_names_like_the_cli(drive: Driver) -> None:
-    """The resolver of `peerline` (bot.names): full name, first name, a unique start, any case."""
+    """The resolver of `peerline` (bot.staff.names): full name, first name, a unique start, any case."""
     async with drive.app.db.transaction() as s:
         now = drive.clock.now()
         alexis = await add_person(s, now, role=Role.PIR, name="Alexis Moore", console="alexis")

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.alerts.raising import Alerting, Signal
 from bot.app import App
 from bot.checkins.sessions import start_checkin
 from bot.clock import ManualClock
 from bot.people.enrolment import add_person, assign, link_family, resolve
-from bot.triage import Alerting, Signal
 from flows.severity import Severity
 from flows.sms_text import MAX_SEGMENTS, encoding, segment_info
 from storage.models import Alert, FlowSession, Role, SessionStatus, ShareScope

@@ -16,13 +16,17 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.caseload import (
+from bot.channels.base import Button
+from bot.checkins.local_time import local_date, next_due
+from bot.content import Content
+from bot.outbox.queue import queue_message
+from bot.people.audience import audience_text
+from bot.staff.caseload import (
     STAFF,
     caseload,
     family_of,
@@ -31,14 +35,10 @@ from bot.caseload import (
     reply_identity,
     summary,
 )
-from bot.channels.base import Button
-from bot.checkins.local_time import local_date, next_due
-from bot.content import Content
-from bot.names import match_name
-from bot.outbox.queue import queue_message
-from bot.people.audience import audience_text
-from bot.reader import Reader, when
-from bot.staff_texts import MORE_CHECKINS, CaseloadRow, StaffTexts
+from bot.staff.grammar import MINUTES, Change, Command, Result, Verb, alert_number, done_payload, parse
+from bot.staff.names import match_name
+from bot.staff.reader import Reader, when
+from bot.staff.texts import MORE_CHECKINS, CaseloadRow, StaffTexts
 from flows.numbers import parse_id
 from storage.models import (
     Alert,
@@ -56,9 +56,8 @@ from storage.models import (
 from storage.repo import audit, history
 
 if TYPE_CHECKING:
-    from bot.escalation import Escalation
+    from bot.alerts.lifecycle import Escalation
 
-ALERT_PAYLOAD = "alert:"
 MAX_NOTE_MINUTES = 8 * 60  # one note is one contact; a longer day is several sessions
 UNIT_MINUTES = 15  # H0038 is billed in 15-minute units ...
 FIRST_UNIT_MINUTES = 8  # ... and a unit counts from more than half of one (the CMS midpoint rule)
@@ -67,42 +66,6 @@ FIRST_UNIT_MINUTES = 8  # ... and a unit counts from more than half of one (the 
 _PAYLOAD_IN_BODY = re.compile(r"\s*\[[\w.-]+:[^\]\s]*\]$")
 
 
-def alert_number(word: str) -> int | None:
-    """`12` or `#12` as an alert number; "²", "١٢" or a number past any id is none (`flows.numbers`)."""
-    return parse_id(word.strip().removeprefix("#"))
-
-
-def ack_payload(alert_id: int) -> str:
-    return f"{ALERT_PAYLOAD}ack:{alert_id}"
-
-
-def done_payload(alert_id: int) -> str:
-    return f"{ALERT_PAYLOAD}done:{alert_id}"
-
-
-class Verb(StrEnum):
-    ACK = "ack"
-    DONE = "done"
-    CASELOAD = "caseload"
-    HISTORY = "history"
-    REPLY = "reply"
-    NOTE = "note"
-    PAUSE = "pause"
-    RESUME = "resume"
-    DIGEST = "digest"
-    MORE = "more"
-    COMMANDS = "commands"
-
-
-_WORDS: dict[str, Verb] = {
-    **{verb.value: verb for verb in Verb},
-    "acknowledge": Verb.ACK,
-    "resolve": Verb.DONE,
-    "help": Verb.COMMANDS,
-    "ayuda": Verb.COMMANDS,
-    "más": Verb.MORE,
-    "mas": Verb.MORE,
-}
 _PAUSE_ACTIONS = {True: AuditAction.PEER_PAUSE, False: AuditAction.PEER_RESUME}
 _METHODS: dict[str, ContactMethod] = {
     **{m.value: m for m in ContactMethod},
@@ -116,76 +79,6 @@ _METHODS: dict[str, ContactMethod] = {
     "person": ContactMethod.IN_PERSON,
     "f2f": ContactMethod.IN_PERSON,
 }
-_MINUTES = re.compile(r"^(\d{1,4})(?:m|min|mins|minutes)?$", re.IGNORECASE)
-
-
-class Result(StrEnum):
-    CHANGED = "changed"
-    ALREADY_MINE = "already_mine"
-    ALREADY_OTHER = "already_other"
-    ALREADY_RESOLVED = "already_resolved"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What an acknowledge or resolve did; `by` names who got there first when nothing changed."""
-
-    result: Result
-    queued: int = 0
-    by: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    verb: Verb | None  # None: a message from staff that is no command we know
-    args: str = ""
-    button: bool = False
-
-
-def parse(text: str, payload: str | None = None) -> Command:
-    """Read a staff message as a command."""
-    if payload is not None and payload.startswith(ALERT_PAYLOAD):
-        action, _, alert_id = payload.removeprefix(ALERT_PAYLOAD).partition(":")
-        verb = {"ack": Verb.ACK, "done": Verb.DONE}.get(action)
-        return Command(verb, alert_id, button=True)
-    body = text.strip()
-    if body.startswith(("@", "#")):
-        return Command(Verb.REPLY, body)
-    parts = body.split(maxsplit=1)
-    word, rest = (parts[0], parts[1] if len(parts) > 1 else "") if parts else ("", "")
-    return Command(_WORDS.get(word.lstrip("/").split("@", 1)[0].casefold()), rest.strip())
-
-
-def looks_like_command(text: str, payload: str | None) -> bool:
-    """For a PIR or family member: only unmistakable command forms count (their "done" is an answer).
-
-    That is an alert button, a `/command`, or an upper-case command word with the command's arguments.
-    """
-    if payload is not None:
-        return payload.startswith(ALERT_PAYLOAD)
-    words = text.split()
-    if not words:
-        return False
-    word = words[0]
-    if word.startswith("/"):
-        verb = _WORDS.get(word[1:].split("@", 1)[0].casefold())
-        return verb is not None and verb is not Verb.COMMANDS
-    if not word.isupper() or word.casefold() not in _WORDS:
-        return False
-    verb, args = _WORDS[word.casefold()], words[1:]
-    if verb in (Verb.CASELOAD, Verb.DIGEST, Verb.COMMANDS):
-        return not args and verb is not Verb.COMMANDS
-    if verb is Verb.ACK:
-        return not args or (len(args) == 1 and alert_number(args[0]) is not None)
-    if verb is Verb.MORE:
-        return len(args) == 1 and alert_number(args[0]) is not None
-    if verb is Verb.DONE:
-        return bool(args) and alert_number(args[0]) is not None
-    if verb is Verb.NOTE:
-        return any(_MINUTES.match(a) for a in args[1:])
-    if verb is Verb.REPLY:
-        return len(args) >= 2
-    return len(args) >= 1  # HISTORY, PAUSE, RESUME
 
 
 @dataclass(slots=True)
@@ -307,7 +200,7 @@ class PeerCommands:
     async def _person(self, run: _Run, args: str, *, family: bool = False) -> tuple[Person | None, str]:
         """The PIR (or, with `family`, a linked family member) that `args` starts with, and the rest.
 
-        Forms: a name as `bot.names` finds it (full, first or the start of one, any case), `@name`, or
+        Forms: a name as `bot.staff.names` finds it (full, first or the start of one, any case), `@name`, or
         an id (`@3` or `3`). On an unknown or ambiguous name the sender is told and None returned.
         """
         assert run.sender.id is not None
@@ -639,11 +532,11 @@ class PeerCommands:
         s, sender = run.s, run.sender
         assert sender.id is not None
         words = run.command.args.split()
-        at = next((i for i, w in enumerate(words) if i > 0 and _MINUTES.match(w)), None)
+        at = next((i for i, w in enumerate(words) if i > 0 and MINUTES.match(w)), None)
         if at is None or at + 2 >= len(words):  # a name, minutes, a method and a note are all needed
             await self._say(run, "note_usage")
             return
-        match = _MINUTES.match(words[at])
+        match = MINUTES.match(words[at])
         assert match is not None
         minutes = int(match.group(1))
         method = _METHODS.get(words[at + 1].casefold())

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from bot.alerts.lifecycle import Escalation
 from bot.content import Content
-from bot.escalation import Escalation
 from bot.outbox.queue import queue_message
 from flows.severity import Severity
 from flows.triage import TriageResult, normalize
@@ -80,7 +80,7 @@ class Raised:
 
 
 class Alerting:
-    """Creates alerts, starts the escalation chain (`bot.escalation`) and answers the person at once.
+    """Creates alerts, starts the escalation chain (`bot.alerts.lifecycle`) and answers the person at once.
 
     The answer is queued in the same transaction as the alert and the first page, and says who is being
     reached only when a page to that person was queued (or, for a page held while a check-in finishes,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.reader import Reader, clock_time, when
+from bot.staff.reader import Reader, clock_time, when
 
 WINTER = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)  # a Monday
 SUMMER = datetime(2026, 7, 6, 13, 5, tzinfo=UTC)

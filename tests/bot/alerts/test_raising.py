@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.triage import Signal, reply_key
+from bot.alerts.raising import Signal, reply_key
 from flows.severity import Severity
 from flows.triage import Triage
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
+CONFIG = Path(__file__).resolve().parents[3] / "config"
 
 CRITICAL, HIGH, MEDIUM = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
 

@@ -15,15 +15,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.caseload import Summary, reach_text, summary
 from bot.channels.base import Button
 from bot.checkins.local_time import next_due
 from bot.content import Content
 from bot.outbox.queue import queue_message
-from bot.peer_commands import Change, Result, ack_payload, done_payload
 from bot.people.oncall import last_resort, oncall
-from bot.reader import Reader
-from bot.staff_texts import AlertFacts, Fit, StaffTexts, fit_page
+from bot.staff.caseload import Summary, reach_text, summary
+from bot.staff.grammar import Change, Result, ack_payload, done_payload
+from bot.staff.reader import Reader
+from bot.staff.texts import AlertFacts, Fit, StaffTexts, fit_page
 from flows.escalation import FALLBACK_TIERS, ChainState, EscalationPolicy, Tier
 from storage.models import (
     Alert,

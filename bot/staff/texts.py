@@ -17,9 +17,9 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from bot.caseload import Checkin, answer_text
 from bot.content import Content
-from bot.reader import Reader, when
+from bot.staff.caseload import Checkin, answer_text
+from bot.staff.reader import Reader, when
 from flows.sms_text import MAX_SEGMENTS, MAX_SEPTETS, cut_to_septets, segments, septets
 
 ICONS = {"critical": "🚨", "high": "⚠️", "medium": "ℹ️"}
