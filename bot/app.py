@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from bot.content import Content
+    from bot.inbound.pipeline import Pipeline
     from bot.outbox.sender import OutboxSender
-    from bot.pipeline import Pipeline
     from storage.models import ChannelIdentity
 
 
@@ -76,7 +76,7 @@ class App:
 
     @functools.cached_property
     def pipeline(self) -> Pipeline:
-        from bot.pipeline import Pipeline  # noqa: PLC0415
+        from bot.inbound.pipeline import Pipeline  # noqa: PLC0415
 
         return Pipeline(
             self.db,

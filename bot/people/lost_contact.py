@@ -1,6 +1,6 @@
 """Lost contact: who hears when a person can no longer be reached where they were.
 
-One decision for every path that loses a channel: a STOP (`bot.pipeline`), a carrier opt-out or a
+One decision for every path that loses a channel: a STOP (`bot.inbound.pipeline`), a carrier opt-out or a
 number that cannot take texts (Twilio 21610, 30005/6, at send time or in a receipt), a blocked bot. A PIR
 who goes quiet may be pulling away, so their peer hears; a family member's opt-out reaches the peers of
 the PIRs they support; a peer or supervisor who can no longer be paged there leaves alerts uncovered, so

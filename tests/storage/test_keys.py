@@ -20,7 +20,7 @@ from bot.app import App
 from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
 from bot.checkins.sessions import start_checkin
-from bot.cli import app as cli_app
+from bot.cli.main import app as cli_app
 from bot.clock import ManualClock
 from bot.people.enrolment import add_person, assign, resolve
 from config.settings import Settings

@@ -38,7 +38,7 @@ from bot.channels.ratelimit import RateLimiter
 from bot.channels.telegram.adapter import TelegramChannel, build_bot, callback_data
 from bot.channels.telegram.runtime import Mode, TelegramRunner, telegram_mode, telegram_of
 from bot.checkins.sessions import start_checkin
-from bot.cli import app as cli_app
+from bot.cli.main import app as cli_app
 from bot.clock import ManualClock
 from bot.outbox.queue import queue_message, queue_to
 from bot.outbox.sender import OutboxSender

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.cli import app as cli_app
+from bot.cli.main import app as cli_app
 from storage.db import Database
 from storage.models import Direction, Message, MessageKind, Outbox
 

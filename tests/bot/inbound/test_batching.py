@@ -1,4 +1,4 @@
-"""Inbound group commit (`bot.pipeline`): messages that arrive together share one transaction.
+"""Inbound group commit (`bot.inbound.pipeline`): messages that arrive together share one transaction.
 
 Bursts are real concurrency: `asyncio.gather` of `Pipeline.handle` calls, on SQLite and PostgreSQL.
 Transactions are counted with a SQLAlchemy "commit" listener on the app's engine: it observes the real
@@ -26,8 +26,8 @@ from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
 from bot.checkins.sessions import start_checkin
 from bot.clock import ManualClock
+from bot.inbound.pipeline import Outcome
 from bot.people.enrolment import add_person, assign, resolve
-from bot.pipeline import Outcome
 from flows.severity import Severity
 from storage.models import (
     Alert,
@@ -255,7 +255,7 @@ async def test_one_provider_id_twice_in_the_same_batch_is_a_duplicate_without_fa
         inbound(app, "pir02", "5", provider_id="sms:SMsame"),
         inbound(app, "pir03", "3"),
     ]
-    caplog.set_level(logging.WARNING, logger="bot.pipeline")
+    caplog.set_level(logging.WARNING, logger="bot.inbound.pipeline")
     with counting_commits(app) as commits:
         outcomes = await burst(app, messages)
     assert [o.duplicate for o in outcomes] == [False, False, True, False]
@@ -393,7 +393,7 @@ async def test_a_provider_id_raced_by_another_process_is_a_duplicate_and_the_res
     raced = "sms:SMraced"
     now = app.clock.now()
     other = create_async_engine(app.db.url)  # another process: its own connections
-    caplog.set_level(logging.WARNING, logger="bot.pipeline")
+    caplog.set_level(logging.WARNING, logger="bot.inbound.pipeline")
     try:
         async with other.connect() as conn:
             await conn.execute(
@@ -445,7 +445,7 @@ async def test_a_message_that_cannot_be_handled_fails_alone(
         ).one()
         session.state = {"flow_id": "daily_checkin", "step_id": 7}  # not a shape the engine wrote
     messages = [inbound(app, who, "3") for who in ids]
-    caplog.set_level(logging.WARNING, logger="bot.pipeline")
+    caplog.set_level(logging.WARNING, logger="bot.inbound.pipeline")
     results = await asyncio.gather(*(app.pipeline.handle(m) for m in messages), return_exceptions=True)
     assert "a batch of 5 messages failed" in caplog.text
     assert "handling message" in caplog.text and "EngineError" in caplog.text

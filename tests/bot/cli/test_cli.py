@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from bot.app import App
-from bot.cli import app
+from bot.cli.main import app
 from config.settings import Settings
 from flows.triage import LexiconError
 
@@ -246,7 +246,7 @@ _HEAVY = (
     "sklearn",
     "flows.triage",
     "flows.loader",
-    "bot.pipeline",
+    "bot.inbound.pipeline",
     "bot.content",
 )
 
@@ -281,7 +281,7 @@ def test_a_broken_lexicon_stops_serving_and_triage_but_not_administration(
     cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str
 ) -> None:
     config = tmp_path / "config"
-    shutil.copytree(Path(__file__).parents[2] / "config", config)
+    shutil.copytree(Path(__file__).parents[3] / "config", config)
     (config / "triage" / "en.yaml").write_text("critical: [unclosed\n", encoding="utf-8")
     monkeypatch.setenv("PEERLINE_CONFIG_DIR", str(config))
     _program(cli)  # enrolment needs no triage
