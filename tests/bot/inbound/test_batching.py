@@ -26,7 +26,7 @@ from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
 from bot.checkins.sessions import start_checkin
 from bot.clock import ManualClock
-from bot.inbound.pipeline import Outcome
+from bot.inbound.turn import Outcome
 from bot.people.enrolment import add_person, assign, resolve
 from flows.severity import Severity
 from storage.models import (
