@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -15,10 +15,6 @@ from bot.cli.groups import (
     emit,
     fail,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 # -- triage ---------------------------------------------------------------------------------------
 

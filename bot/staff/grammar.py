@@ -5,13 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from flows.numbers import parse_id
-
-if TYPE_CHECKING:
-    pass
-
 
 ALERT_PAYLOAD = "alert:"
 
