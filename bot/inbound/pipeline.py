@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.alerts.lifecycle import Escalation, team_of
+from bot.alerts.lifecycle import Escalation
 from bot.alerts.raising import Alerting
+from bot.alerts.team import team_of
 from bot.channels.base import Inbound
 from bot.clock import Clock
 from bot.content import Content

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.alerts.lifecycle import reachable, team_of
 from bot.alerts.raising import Signal
+from bot.alerts.team import reachable, team_of
 from bot.inbound.turn import Stage, Turn
 from flows.escalation import FALLBACK_TIERS, Tier
 from flows.severity import Severity
