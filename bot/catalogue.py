@@ -20,7 +20,7 @@ from bot.catalogue_samples import SAMPLE_NOW, SAMPLES, sample_alert, sample_case
 from bot.content import LOCALES, Content
 from bot.people.audience import variants
 from bot.staff.reader import Reader
-from bot.staff.texts import AlertFacts, StaffTexts
+from bot.staff.views import AlertFacts, StaffTexts
 from flows.sms_text import fit_sms, segment_info
 from storage.models import ChannelName, Role
 

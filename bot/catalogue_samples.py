@@ -8,7 +8,7 @@ from typing import Any
 from bot.alerts.raising import Signal
 from bot.content import Content
 from bot.staff.caseload import Checkin
-from bot.staff.texts import AlertFacts, CaseloadRow
+from bot.staff.views import AlertFacts, CaseloadRow
 
 SAMPLES: dict[str, Any] = {
     "program": "Peerline",

@@ -26,7 +26,7 @@ from bot.content import Content
 from bot.outbox.queue import queue_message
 from bot.staff.grammar import Change, Result
 from bot.staff.reader import Reader
-from bot.staff.texts import Fit, fit_page
+from bot.staff.views import Fit, fit_page
 from storage.models import (
     Alert,
     AlertStatus,

@@ -14,7 +14,7 @@ from bot.content import Content
 from bot.staff.caseload import Summary, reach_text, summary
 from bot.staff.grammar import ack_payload, done_payload
 from bot.staff.reader import Reader
-from bot.staff.texts import AlertFacts, StaffTexts
+from bot.staff.views import AlertFacts, StaffTexts
 from flows.escalation import EscalationPolicy, Tier
 from storage.models import (
     Alert,

@@ -10,7 +10,7 @@ from bot.staff.caseload import (
 )
 from bot.staff.grammar import Change, Result, alert_number, done_payload
 from bot.staff.handling import Handling, Run
-from bot.staff.texts import MORE_CHECKINS
+from bot.staff.views import MORE_CHECKINS
 from storage.models import (
     Alert,
     AlertStatus,

@@ -22,7 +22,7 @@ from bot.staff.caseload import (
 from bot.staff.grammar import Command, alert_number
 from bot.staff.names import match_name
 from bot.staff.reader import Reader
-from bot.staff.texts import StaffTexts
+from bot.staff.views import StaffTexts
 from flows.numbers import parse_id
 from storage.models import (
     Alert,

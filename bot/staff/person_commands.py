@@ -19,7 +19,7 @@ from bot.staff.caseload import (
 from bot.staff.grammar import MINUTES, Verb, alert_number
 from bot.staff.handling import Handling, Run
 from bot.staff.reader import when
-from bot.staff.texts import CaseloadRow
+from bot.staff.views import CaseloadRow
 from flows.numbers import parse_id
 from storage.models import (
     Alert,
