@@ -1,6 +1,6 @@
 """Lost contact (`bot.people.lost_contact`): the texts for whoever hears exist for every role and
-language. Who hears on each path is driven end to end in tests/bot/test_sms_webhooks.py (receipts,
-STOP) and the conversation cases (opt_out.yaml, audience.yaml)."""
+language. Who hears on each path is driven end to end in tests/bot/channels/test_sms_webhooks.py
+(receipts, STOP) and the conversation cases (opt_out.yaml, audience.yaml)."""
 
 from __future__ import annotations
 
