@@ -28,8 +28,8 @@ from bench.inbound import ANSWERS, BENCH_FLOW, percentile
 from bot.app import App, freeze_startup_heap
 from bot.channels.base import Inbound, OutboundMessage, SendResult, Sent
 from bot.channels.console import ConsoleChannel
-from bot.checkins import start_checkin
-from bot.people import add_person
+from bot.checkins.sessions import start_checkin
+from bot.people.enrolment import add_person
 from config.settings import DEFAULT_CONFIG_DIR, Settings
 from storage.models import CareTeam, Role
 

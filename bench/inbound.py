@@ -36,8 +36,8 @@ from aiogram.types import Chat, Message, Update, User
 from bot.app import App
 from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
-from bot.checkins import start_checkin
-from bot.people import add_person
+from bot.checkins.sessions import start_checkin
+from bot.people.enrolment import add_person
 from config.settings import DEFAULT_CONFIG_DIR, Settings
 from storage.crypto import new_key
 from storage.models import Role

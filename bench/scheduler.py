@@ -27,9 +27,9 @@ from sqlmodel import col, select
 
 from bot.app import App
 from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent
+from bot.channels.ratelimit import RateLimiter
+from bot.checkins.tick import tick
 from bot.clock import ManualClock
-from bot.ratelimit import RateLimiter
-from bot.scheduler import tick
 from config.settings import Settings
 from storage.models import ChannelIdentity, CheckinSchedule, Person
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from bot.content import Content
-    from bot.outbox import OutboxSender
-    from bot.pipeline import Pipeline
+    from bot.inbound.pipeline import Pipeline
+    from bot.outbox.sender import OutboxSender
     from storage.models import ChannelIdentity
 
 
@@ -55,8 +55,8 @@ class App:
 
     @functools.cached_property
     def content(self) -> Content:
+        from bot.checkins.schedule_changes import check_offered_times  # noqa: PLC0415
         from bot.content import Content  # noqa: PLC0415
-        from bot.schedules import check_offered_times  # noqa: PLC0415
 
         content = Content.load(self.settings.config_dir, program=self.settings.sender_name, lazy=self.lazy)
         check_offered_times(content, self.settings.quiet_window, self.settings.config_dir / "flows")
@@ -64,8 +64,8 @@ class App:
 
     @functools.cached_property
     def sender(self) -> OutboxSender:
-        from bot.contact import tell_team  # noqa: PLC0415
-        from bot.outbox import OutboxSender  # noqa: PLC0415
+        from bot.outbox.sender import OutboxSender  # noqa: PLC0415
+        from bot.people.lost_contact import tell_team  # noqa: PLC0415
 
         messages = self.content.messages
 
@@ -76,7 +76,7 @@ class App:
 
     @functools.cached_property
     def pipeline(self) -> Pipeline:
-        from bot.pipeline import Pipeline  # noqa: PLC0415
+        from bot.inbound.pipeline import Pipeline  # noqa: PLC0415
 
         return Pipeline(
             self.db,
@@ -135,7 +135,7 @@ def _configured_channels(settings: Settings, clock: Clock) -> dict[str, Channel]
     channels: dict[str, Channel] = {}
     if settings.telegram_token is not None:
         # aiogram takes seconds to import: only commands that may talk to Telegram pay for it.
-        from bot.channels.telegram import TelegramChannel, build_bot  # noqa: PLC0415
+        from bot.channels.telegram.adapter import TelegramChannel, build_bot  # noqa: PLC0415
 
         bot = build_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
         channels[TelegramChannel.name] = TelegramChannel(bot, clock)

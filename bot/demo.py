@@ -13,8 +13,8 @@ from rich.markup import escape
 from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage
 from bot.channels.console import ConsoleChannel
-from bot.checkins import start_checkin
-from bot.people import add_person, assign, link_family, resolve
+from bot.checkins.sessions import start_checkin
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from config.settings import Settings
 from storage.models import Role, ShareScope
 from storage.repo import active_session

@@ -11,11 +11,11 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app import App, freeze_startup_heap
-from bot.channels.sms import SmsChannel
+from bot.channels.sms.adapter import SmsChannel
+from bot.channels.sms.webhooks import SmsWebhooks
+from bot.channels.telegram.runtime import add_webhook_route, start_telegram, telegram_mode
+from bot.checkins.tick import tick
 from bot.logs import configure_logging
-from bot.scheduler import tick
-from bot.sms_webhooks import SmsWebhooks
-from bot.telegram_runtime import add_webhook_route, start_telegram, telegram_mode
 from config.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.ratelimit import RateLimiter
+    from bot.channels.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)

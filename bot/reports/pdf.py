@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from bot.reports.render import headline
+from bot.reports.formats import headline
 from bot.reports.rows import Outcomes
 
 PAGE = (8.5, 11.0)  # US letter, inches

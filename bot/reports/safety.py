@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -68,11 +68,8 @@ async def alert_figures(
             col(Message.direction) == Direction.OUTBOUND,
             col(Message.kind) == MessageKind.CRISIS,
             in_period(col(Message.created_at), period),
-            or_(
-                col(Message.person_id).in_(scope),
-                col(Message.person_id).in_(
-                    select(col(FamilyLink.family_id)).where(col(FamilyLink.pir_id).in_(scope))
-                ),
+            col(Message.person_id).in_(
+                scope.union(select(col(FamilyLink.family_id)).where(col(FamilyLink.pir_id).in_(scope)))
             ),
         )
     )

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
+from bot.alerts.raising import Alerting, Signal
 from bot.app import App
 from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
+from bot.checkins.tick import TickReport, tick
 from bot.clock import ManualClock
-from bot.people import add_person, assign, link_family, resolve
-from bot.scheduler import TickReport, tick
-from bot.triage import Alerting, Signal
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from flows.severity import Severity
 from storage.models import Alert, AuditEvent, CareTeam, ChannelIdentity, Role, ShareScope
 

@@ -9,17 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalogue import (
-    HEADED,
-    SAMPLES,
-    SENT_AS_WRITTEN,
-    Audience,
-    Entry,
-    audience,
-    base_of,
-    catalogue,
-    placeholders,
-)
+from bot.catalogue import HEADED, SENT_AS_WRITTEN, Audience, Entry, audience, base_of, catalogue, placeholders
+from bot.catalogue_samples import SAMPLES
 from bot.content import LOCALES, Content
 from flows.sms_text import MAX_SEGMENTS, segment_info
 from flows.trends import assess_trends

@@ -47,11 +47,11 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage
 from bot.channels.console import ConsoleChannel
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
+from bot.checkins.tick import tick
 from bot.clock import ManualClock
-from bot.oncall import set_oncall
-from bot.people import add_person, assign, link_family, resolve
-from bot.scheduler import tick
+from bot.people.enrolment import add_person, assign, link_family, resolve
+from bot.people.oncall import set_oncall
 from config.settings import Settings
 from storage.models import Alert, Answer, ChannelIdentity, FlowSession, Person, Role, ShareScope
 from storage.repo import identities_of

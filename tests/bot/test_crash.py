@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from typer.testing import CliRunner
 
-from bot.cli import app as cli_app
+from bot.cli.main import app as cli_app
 from tests.bot.channels.fake_telegram import FakeTelegram
 from tests.fakes.serve_process import RetryingSender, ServeProcess, free_port
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, sign

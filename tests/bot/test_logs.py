@@ -13,7 +13,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.channels.base import OutboundMessage, Sent
-from bot.channels.sms import SmsChannel
+from bot.channels.sms.adapter import SmsChannel
 from bot.logs import QUIET, configure_logging
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -76,7 +76,7 @@ def test_serve_json_logs_are_one_object_per_line() -> None:
     saved = (root.level, list(root.handlers))
     configure_logging(stream=stream, json_lines=True)
     try:
-        logging.getLogger("bot.outbox").info("will retry message %s in %.1fs", 12, 2.0)
+        logging.getLogger("bot.outbox.sender").info("will retry message %s in %.1fs", 12, 2.0)
         try:
             raise RuntimeError("boom")
         except RuntimeError:
@@ -89,7 +89,7 @@ def test_serve_json_logs_are_one_object_per_line() -> None:
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert (first["level"], first["logger"], first["message"]) == (
         "INFO",
-        "bot.outbox",
+        "bot.outbox.sender",
         "will retry message 12 in 2.0s",
     )
     assert first["time"].endswith("+00:00")
@@ -136,7 +136,7 @@ async def test_a_request_aiohttp_cannot_parse_is_one_warning_line_not_a_tracebac
 
 
 def test_a_phone_number_in_any_line_or_traceback_is_masked(logs: io.StringIO) -> None:
-    log = logging.getLogger("bot.outbox")
+    log = logging.getLogger("bot.outbox.sender")
     log.info("will retry message 7: The 'To' number +14155550123 is not a valid phone number")
     try:
         raise ValueError("refused +1 (415) 555-0199")

@@ -37,13 +37,13 @@ from twilio.request_validator import RequestValidator
 from yarl import URL
 
 from bot.app import App
-from bot.channels.sms import SmsChannel
-from bot.checkins import start_checkin
+from bot.channels.sms.adapter import SmsChannel
+from bot.channels.telegram.runtime import WEBHOOK_PATH
+from bot.checkins.sessions import start_checkin
 from bot.clock import ManualClock
 from bot.logs import QUIET, configure_logging
-from bot.people import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, resolve
 from bot.server import make_web_app
-from bot.telegram_runtime import WEBHOOK_PATH
 from config.settings import Settings
 from storage.models import ChannelName, Direction, Message, Role
 from tests.bot.channels.fake_telegram import SPEC_PATH, FakeTelegram

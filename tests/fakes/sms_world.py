@@ -15,7 +15,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import App
-from bot.channels.sms import SmsChannel
+from bot.channels.sms.adapter import SmsChannel
 from bot.clock import ManualClock
 from bot.server import make_web_app
 from config.settings import Settings

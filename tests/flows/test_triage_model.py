@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 from flows import triage_training
 from flows.severity import Severity
 from flows.triage_model import ModelError, TriageModel, featurize, sigmoid

@@ -15,7 +15,7 @@ from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.outbox import queue_to
+from bot.outbox.queue import queue_to
 from storage.appends import QueuedMessage, appends, write_appends
 from storage.db import Database
 from storage.models import (

@@ -11,9 +11,9 @@ from sqlmodel import select
 from bot.app import App
 from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
-from bot.checkins import start_checkin
+from bot.checkins.sessions import start_checkin
 from bot.clock import ManualClock
-from bot.people import resolve
+from bot.people.enrolment import resolve
 from config.settings import Settings
 from storage.crypto import EncryptionError, Keyring, new_key, read_plain
 from storage.db import Database

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from bot.app import App
 from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
-from bot.checkins import start_checkin
-from bot.cli import app as cli_app
+from bot.checkins.sessions import start_checkin
+from bot.cli.main import app as cli_app
 from bot.clock import ManualClock
-from bot.people import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, resolve
 from config.settings import Settings
 from storage.crypto import EncryptionError, Keyring, new_key
 from storage.db import Database

@@ -15,11 +15,12 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.channels.base import Failed, OutboundMessage, Sent
-from bot.channels.sms import TWILIO_API, RebasedHttpClient, SmsChannel
+from bot.channels.ratelimit import RateLimiter
+from bot.channels.sms.adapter import TWILIO_API, RebasedHttpClient, SmsChannel
 from bot.clock import ManualClock
-from bot.outbox import OutboxSender, RetryPolicy, queue_message
-from bot.people import add_person
-from bot.ratelimit import RateLimiter
+from bot.outbox.queue import queue_message
+from bot.outbox.sender import OutboxSender, RetryPolicy
+from bot.people.enrolment import add_person
 from config.settings import Settings
 from storage.models import ChannelIdentity, Message, MessageKind, MessageStatus, Outbox, Role
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio

@@ -34,16 +34,17 @@ from typer.testing import CliRunner
 
 from bot.app import App
 from bot.channels.base import Button, Failed, Inbound, OutboundMessage, Sent
-from bot.channels.telegram import TelegramChannel, build_bot, callback_data
-from bot.checkins import start_checkin
-from bot.cli import app as cli_app
+from bot.channels.ratelimit import RateLimiter
+from bot.channels.telegram.adapter import TelegramChannel, build_bot, callback_data
+from bot.channels.telegram.runtime import Mode, TelegramRunner, telegram_mode, telegram_of
+from bot.checkins.sessions import start_checkin
+from bot.cli.main import app as cli_app
 from bot.clock import ManualClock
-from bot.invites import create_invite
-from bot.outbox import OutboxSender, queue_message, queue_to
-from bot.people import add_person, assign, resolve
-from bot.ratelimit import RateLimiter
+from bot.outbox.queue import queue_message, queue_to
+from bot.outbox.sender import OutboxSender
+from bot.people.enrolment import add_person, assign, resolve
+from bot.people.invites import create_invite
 from bot.server import make_web_app
-from bot.telegram_runtime import Mode, TelegramRunner, telegram_mode, telegram_of
 from config.settings import Settings, SettingsError
 from storage.db import MIGRATIONS_DIR, Database
 from storage.models import (

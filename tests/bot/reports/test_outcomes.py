@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from bot.app import App
 from bot.channels.console import ConsoleChannel
-from bot.cli import app as cli_app
+from bot.cli.main import app as cli_app
 from bot.clock import ManualClock
 from bot.reports.outcomes import outcomes
 from bot.reports.period import Period, percentile
@@ -467,8 +467,9 @@ async def test_recovery_capital_is_the_barc10_total_at_baseline_and_latest(
 ) -> None:
     """A weekly BARC-10, answered over the console as a PIR would: its total (10-60) is in the report."""
     from bot.channels.base import Inbound  # noqa: PLC0415
-    from bot.checkins import start_checkin  # noqa: PLC0415
-    from bot.people import add_person, assign, resolve  # noqa: PLC0415
+    from bot.checkins.sessions import start_checkin  # noqa: PLC0415
+    from bot.people.enrolment import add_person, assign  # noqa: PLC0415
+    from bot.staff.names import resolve  # noqa: PLC0415
 
     out = await _acli(
         monkeypatch,

@@ -1,0 +1,1 @@
+"""The SMS channel (Twilio): the adapter, and its inbound and delivery-receipt webhooks."""

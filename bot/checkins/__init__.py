@@ -1,0 +1,1 @@
+"""Check-ins: flow sessions, schedule arithmetic and changes, the scheduler tick, onboarding, history."""

@@ -1,0 +1,1 @@
+"""The peerline command line, one module per command group."""

@@ -1,0 +1,1 @@
+"""The transactional outbox: queuing in the deciding transaction, the sender, delivery status."""
