@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 from bot.cli.main import app as cli_app
 from tests.bot.channels.fake_telegram import FakeTelegram
 from tests.fakes.serve_process import RetryingSender, ServeProcess, free_port
+from tests.fakes.sms_world import inbound_fields
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, sign
 
 SEED = 13
@@ -136,20 +137,7 @@ class Burst:
                 self.progress.notify_all()
 
     async def _sms(self, number: str, body: str, sid: str) -> None:
-        params = {
-            "ToCountry": "US",
-            "SmsMessageSid": sid,
-            "NumMedia": "0",
-            "SmsSid": sid,
-            "SmsStatus": "received",
-            "Body": body,
-            "To": FROM_NUMBER,
-            "NumSegments": "1",
-            "MessageSid": sid,
-            "AccountSid": ACCOUNT_SID,
-            "From": number,
-            "ApiVersion": "2010-04-01",
-        }
+        params = inbound_fields(number, body, sid)
         url = f"{self.serve.url}/sms/inbound"  # PEERLINE_PUBLIC_URL + path: what Twilio signs
         await self.sender.post(url, data=params, headers={"X-Twilio-Signature": sign(url, params)})
 

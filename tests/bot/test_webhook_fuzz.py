@@ -47,6 +47,7 @@ from bot.server import make_web_app
 from config.settings import Settings
 from storage.models import ChannelName, Direction, Message, Role
 from tests.bot.channels.fake_telegram import SPEC_PATH, FakeTelegram
+from tests.fakes.sms_world import inbound_fields
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 T = TypeVar("T")
@@ -445,24 +446,6 @@ def queries(ids: list[int]) -> st.SearchStrategy[str]:
         st.sampled_from(ids).map(lambda i: f"?m={i}"),
         hostile_text.map(lambda t: "?m=" + quote(t[:200], safe="")),
     )
-
-
-def inbound_fields(number: str, body: str, sid: str) -> dict[str, str]:
-    """The fields of Twilio's incoming-message webhook."""
-    return {
-        "ToCountry": "US",
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "SmsSid": sid,
-        "SmsStatus": "received",
-        "Body": body,
-        "To": FROM_NUMBER,
-        "NumSegments": "1",
-        "MessageSid": sid,
-        "AccountSid": ACCOUNT_SID,
-        "From": number,
-        "ApiVersion": "2010-04-01",
-    }
 
 
 sids = st.one_of(

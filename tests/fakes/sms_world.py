@@ -26,6 +26,24 @@ FROM_NUMBER = "+15017122661"
 UNSET: Any = object()
 
 
+def inbound_fields(number: str, body: str, sid: str) -> dict[str, str]:
+    """The fields of Twilio's incoming-message webhook, as Twilio posts them."""
+    return {
+        "ToCountry": "US",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": body,
+        "To": FROM_NUMBER,
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": number,
+        "ApiVersion": "2010-04-01",
+    }
+
+
 @dataclass
 class SmsWorld:
     app: App
@@ -54,21 +72,7 @@ class SmsWorld:
 
     def inbound_params(self, number: str, body: str, sid: str | None = None) -> dict[str, str]:
         self.counter += 1
-        sid = sid or f"SM{self.counter:032x}"
-        return {
-            "ToCountry": "US",
-            "SmsMessageSid": sid,
-            "NumMedia": "0",
-            "SmsSid": sid,
-            "SmsStatus": "received",
-            "Body": body,
-            "To": FROM_NUMBER,
-            "NumSegments": "1",
-            "MessageSid": sid,
-            "AccountSid": ACCOUNT_SID,
-            "From": number,
-            "ApiVersion": "2010-04-01",
-        }
+        return inbound_fields(number, body, sid or f"SM{self.counter:032x}")
 
     async def text(
         self, number: str, body: str, *, sid: str | None = None, deliver: bool = True
