@@ -11,16 +11,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.cli.groups import (
-    JsonOpt,
-    alerts_app,
-    app,
-    cli_settings,
-    emit,
-    fail,
-    messages_app,
-    run_with_app,
-)
+from bot.cli.groups import JsonOpt, alerts_app, app, cli_settings, emit, fail, messages_app, run_with_app
 from storage.models import Alert, AlertStatus, AuditAction, Person
 from storage.repo import audit, history
 

@@ -8,15 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.groups import (
-    JsonOpt,
-    app,
-    emit,
-    family_app,
-    oncall_app,
-    people_app,
-    run_with_app,
-)
+from bot.cli.groups import JsonOpt, app, emit, family_app, oncall_app, people_app, run_with_app
 from storage.models import AuditAction, Person, Role, ShareScope
 from storage.repo import audit, people
 

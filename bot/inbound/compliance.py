@@ -8,13 +8,8 @@ from bot.people.audience import audience_text
 from bot.people.lost_contact import tell_team
 from bot.staff.caseload import STAFF
 from flows.keywords import Keyword
-from storage.models import (
-    AuditAction,
-    MessageKind,
-)
-from storage.repo import (
-    audit,
-)
+from storage.models import AuditAction, MessageKind
+from storage.repo import audit
 
 
 class Compliance(Relaying):

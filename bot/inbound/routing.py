@@ -11,13 +11,8 @@ from bot.staff.commands import PeerCommands
 from bot.staff.grammar import looks_like_command
 from flows.keywords import Keyword, classify
 from flows.severity import Severity
-from storage.models import (
-    AuditAction,
-    MessageKind,
-)
-from storage.repo import (
-    audit,
-)
+from storage.models import AuditAction, MessageKind
+from storage.repo import audit
 
 
 class Routing(Answers, Compliance, Strangers):

@@ -14,23 +14,13 @@ from bot.channels.base import Button
 from bot.content import Content
 from bot.outbox.queue import queue_message
 from bot.people.audience import audience_text
-from bot.staff.caseload import (
-    caseload,
-    family_of,
-    on_team,
-)
+from bot.staff.caseload import caseload, family_of, on_team
 from bot.staff.grammar import Command, alert_number
 from bot.staff.names import match_name
 from bot.staff.reader import Reader
 from bot.staff.views import StaffTexts
 from flows.numbers import parse_id
-from storage.models import (
-    Alert,
-    ChannelIdentity,
-    MessageKind,
-    Person,
-    fold_name,
-)
+from storage.models import Alert, ChannelIdentity, MessageKind, Person, fold_name
 
 if TYPE_CHECKING:
     from bot.alerts.lifecycle import Escalation
