@@ -69,7 +69,7 @@ def history_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Contact history of one person, oldest first (access is audited)."""
-    from bot.staff.names import resolve  # noqa: PLC0415
+    from bot.people.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:

@@ -184,7 +184,7 @@ def invite_cmd(
 ) -> None:
     """Print a single-use Telegram link (t.me/<bot>?start=<code>) that links the person's account."""
     from bot.people.invites import create_invite, invite_link  # noqa: PLC0415
-    from bot.staff.names import resolve  # noqa: PLC0415
+    from bot.people.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         username = bot_username

@@ -6,7 +6,7 @@ from bot.inbound.answers import Answers
 from bot.inbound.compliance import Compliance
 from bot.inbound.strangers import Strangers
 from bot.inbound.turn import Turn
-from bot.staff.caseload import STAFF
+from bot.people.audience import STAFF
 from bot.staff.commands import PeerCommands
 from bot.staff.grammar import looks_like_command
 from flows.keywords import Keyword, classify
