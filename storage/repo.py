@@ -133,7 +133,7 @@ def mark_lost(
 ) -> bool:
     """Mark a channel opted out at the provider (Twilio 21610) or unreachable (a blocked bot, a number
     that cannot take texts), once, audited; whether it was newly marked. Any message from the person
-    clears `unreachable_at` again (`bot.pipeline`); an opt-out only their START clears."""
+    clears `unreachable_at` again (`bot.inbound.routing`); an opt-out only their START clears."""
     if opted_out:
         if ident.opted_out_at is not None:
             return False

@@ -9,18 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.pages import Pages
 from bot.alerts.team import reachable, team_of
-from bot.checkins.local_time import next_due
+from bot.local_time import next_due
 from bot.outbox.queue import queue_message
 from bot.staff.reader import Reader
 from flows.escalation import FALLBACK_TIERS
-from storage.models import (
-    Alert,
-    AlertStatus,
-    AuditAction,
-    ChannelIdentity,
-    MessageKind,
-    Person,
-)
+from storage.models import Alert, AlertStatus, AuditAction, ChannelIdentity, MessageKind, Person
 from storage.repo import audit
 
 

@@ -27,15 +27,7 @@ from bot.outbox.queue import queue_message
 from bot.staff.grammar import Change, Result
 from bot.staff.reader import Reader
 from bot.staff.views import Fit, fit_page
-from storage.models import (
-    Alert,
-    AlertStatus,
-    AuditAction,
-    CareTeam,
-    ChannelIdentity,
-    MessageKind,
-    Person,
-)
+from storage.models import Alert, AlertStatus, AuditAction, CareTeam, ChannelIdentity, MessageKind, Person
 from storage.repo import audit
 
 

@@ -16,10 +16,7 @@ from bot.staff.grammar import ack_payload, done_payload
 from bot.staff.reader import Reader
 from bot.staff.views import AlertFacts, StaffTexts
 from flows.escalation import EscalationPolicy, Tier
-from storage.models import (
-    Alert,
-    Person,
-)
+from storage.models import Alert, Person
 
 Rows = tuple[tuple[Button, ...], ...]  # keyboard rows of an outbound message
 

@@ -14,13 +14,7 @@ from bot.outbox.queue import queue_message
 from bot.people.oncall import last_resort, oncall
 from bot.staff.reader import Reader
 from flows.escalation import FALLBACK_TIERS, ChainState, Tier
-from storage.models import (
-    Alert,
-    AuditAction,
-    ChannelIdentity,
-    MessageKind,
-    Person,
-)
+from storage.models import Alert, AuditAction, ChannelIdentity, MessageKind, Person
 from storage.repo import audit
 
 

@@ -14,13 +14,7 @@ from bot.outbox.queue import queue_message
 from bot.staff.grammar import done_payload
 from bot.staff.reader import Reader
 from flows.escalation import FALLBACK_TIERS, ChainState, Tier
-from storage.models import (
-    Alert,
-    AlertStatus,
-    AuditAction,
-    MessageKind,
-    Person,
-)
+from storage.models import Alert, AlertStatus, AuditAction, MessageKind, Person
 from storage.repo import audit
 
 

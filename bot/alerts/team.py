@@ -5,12 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.escalation import Tier
-from storage.models import (
-    CareTeam,
-    ChannelIdentity,
-    Person,
-    PersonStatus,
-)
+from storage.models import CareTeam, ChannelIdentity, Person, PersonStatus
 from storage.repo import identities_of
 
 

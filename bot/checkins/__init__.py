@@ -1,1 +1,1 @@
-"""Check-ins: flow sessions, schedule arithmetic and changes, the scheduler tick, onboarding, history."""
+"""Check-ins: flow sessions, schedule changes, the scheduler tick, onboarding, history and trends."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from bot.checkins.local_time import next_due
+from bot.local_time import next_due
 from flows.engine import AnswerValue
 from storage.models import AuditAction, ChannelIdentity, CheckinSchedule, Person
 from storage.repo import audit

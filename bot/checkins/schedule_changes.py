@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from bot.checkins.local_time import ALL_DAYS, DEFAULT_QUIET, QuietHours, is_quiet_time, next_due, parse_days
 from bot.content import Content, ContentError
+from bot.local_time import ALL_DAYS, DEFAULT_QUIET, QuietHours, is_quiet_time, next_due, parse_days
 from bot.people.enrolment import FLOW_FOR_ROLE, UserError, check_checkin_time, check_timezone, resolve
 from storage.models import AuditAction, CheckinSchedule, Role
 from storage.repo import audit

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.alerts.lifecycle import Escalation
-from bot.checkins.local_time import (
+from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, start_checkin
+from bot.local_time import (
     QuietHours,
     in_quiet_hours,
     last_due,
@@ -25,7 +26,6 @@ from bot.checkins.local_time import (
     next_due,
     quiet_hours_end,
 )
-from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, start_checkin
 from storage.models import (
     Alert,
     AlertStatus,

@@ -11,16 +11,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.cli.groups import (
-    JsonOpt,
-    alerts_app,
-    app,
-    cli_settings,
-    emit,
-    fail,
-    messages_app,
-    run_with_app,
-)
+from bot.cli.groups import JsonOpt, alerts_app, app, cli_settings, emit, fail, messages_app, run_with_app
 from storage.models import Alert, AlertStatus, AuditAction, Person
 from storage.repo import audit, history
 
@@ -78,7 +69,7 @@ def history_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Contact history of one person, oldest first (access is audited)."""
-    from bot.staff.names import resolve  # noqa: PLC0415
+    from bot.people.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         async with a.db.transaction() as s:

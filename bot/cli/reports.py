@@ -77,10 +77,10 @@ def report_outcomes(
     as_json: JsonOpt = False,
 ) -> None:
     """What the program did over a period, and what changed for its people (access is audited)."""
+    from bot.people.names import resolve  # noqa: PLC0415
     from bot.reports.formats import outcomes_csv, outcomes_json, outcomes_table  # noqa: PLC0415
     from bot.reports.outcomes import outcomes  # noqa: PLC0415
     from bot.reports.period import parse_period  # noqa: PLC0415
-    from bot.staff.names import resolve  # noqa: PLC0415
 
     chosen = ReportFormat.JSON if as_json else fmt
     if chosen is ReportFormat.PDF and out_file is None:
@@ -132,10 +132,10 @@ def report_billing(
     as_json: JsonOpt = False,
 ) -> None:
     """The H0038 claim lines of a month, one per contact note (access is audited)."""
+    from bot.people.names import resolve  # noqa: PLC0415
     from bot.reports.billing import COLUMNS, claim_lines  # noqa: PLC0415
     from bot.reports.formats import table_csv  # noqa: PLC0415
     from bot.reports.period import parse_month  # noqa: PLC0415
-    from bot.staff.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> list[dict[str, Any]]:
         period = parse_month(month, a.settings.default_timezone)

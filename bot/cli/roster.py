@@ -8,15 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from bot.cli.groups import (
-    JsonOpt,
-    app,
-    emit,
-    family_app,
-    oncall_app,
-    people_app,
-    run_with_app,
-)
+from bot.cli.groups import JsonOpt, app, emit, family_app, oncall_app, people_app, run_with_app
 from storage.models import AuditAction, Person, Role, ShareScope
 from storage.repo import audit, people
 
@@ -196,7 +188,7 @@ def invite_cmd(
 ) -> None:
     """Print a single-use Telegram link (t.me/<bot>?start=<code>) that links the person's account."""
     from bot.people.invites import create_invite, invite_link  # noqa: PLC0415
-    from bot.staff.names import resolve  # noqa: PLC0415
+    from bot.people.names import resolve  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         username = bot_username

@@ -6,15 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bot.cli.groups import (
-    JsonOpt,
-    checkin_app,
-    emit,
-    parse_now,
-    run_with_app,
-    schedule_app,
-    scheduler_app,
-)
+from bot.cli.groups import JsonOpt, checkin_app, emit, parse_now, run_with_app, schedule_app, scheduler_app
 from bot.errors import UserError
 from storage.models import Role
 

@@ -9,12 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.groups import (
-    app,
-    cli_settings,
-    emit,
-    fail,
-)
+from bot.cli.groups import app, cli_settings, emit, fail
 
 # -- triage ---------------------------------------------------------------------------------------
 

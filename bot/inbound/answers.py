@@ -18,18 +18,8 @@ from flows.model import Flow, StepType
 from flows.parsing import reads_as_message
 from flows.severity import Severity
 from storage.appends import appends
-from storage.models import (
-    Alert,
-    AlertStatus,
-    AuditAction,
-    FlowSession,
-    MessageKind,
-    SessionStatus,
-    score_of,
-)
-from storage.repo import (
-    audit,
-)
+from storage.models import Alert, AlertStatus, AuditAction, FlowSession, MessageKind, SessionStatus, score_of
+from storage.repo import audit
 
 CHECKIN_HOLD = timedelta(minutes=3)
 """How long a page about a check-in answer waits for the rest of the check-in (one check-in, one page).

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from bot.inbound.relay import Relaying
 from bot.inbound.turn import Turn
-from bot.people.audience import audience_text
+from bot.people.audience import STAFF, audience_text
 from bot.people.lost_contact import tell_team
-from bot.staff.caseload import STAFF
 from flows.keywords import Keyword
-from storage.models import (
-    AuditAction,
-    MessageKind,
-)
-from storage.repo import (
-    audit,
-)
+from storage.models import AuditAction, MessageKind
+from storage.repo import audit
 
 
 class Compliance(Relaying):

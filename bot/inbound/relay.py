@@ -7,15 +7,8 @@ from bot.alerts.team import reachable, team_of
 from bot.inbound.turn import Stage, Turn
 from flows.escalation import FALLBACK_TIERS, Tier
 from flows.severity import Severity
-from storage.models import (
-    AuditAction,
-    MessageKind,
-    Person,
-    Role,
-)
-from storage.repo import (
-    audit,
-)
+from storage.models import AuditAction, MessageKind, Person, Role
+from storage.repo import audit
 
 
 class Relaying(Stage):

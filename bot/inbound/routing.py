@@ -6,18 +6,13 @@ from bot.inbound.answers import Answers
 from bot.inbound.compliance import Compliance
 from bot.inbound.strangers import Strangers
 from bot.inbound.turn import Turn
-from bot.staff.caseload import STAFF
+from bot.people.audience import STAFF
 from bot.staff.commands import PeerCommands
 from bot.staff.grammar import looks_like_command
 from flows.keywords import Keyword, classify
 from flows.severity import Severity
-from storage.models import (
-    AuditAction,
-    MessageKind,
-)
-from storage.repo import (
-    audit,
-)
+from storage.models import AuditAction, MessageKind
+from storage.repo import audit
 
 
 class Routing(Answers, Compliance, Strangers):

@@ -14,18 +14,8 @@ from bot.people.invites import redeem_invite, start_code
 from bot.staff.grammar import looks_like_command
 from flows.numbers import parse_id
 from flows.severity import Severity
-from storage.models import (
-    Alert,
-    AuditAction,
-    Direction,
-    Message,
-    MessageKind,
-    Person,
-    fold_name,
-)
-from storage.repo import (
-    audit,
-)
+from storage.models import Alert, AuditAction, Direction, Message, MessageKind, Person, fold_name
+from storage.repo import audit
 
 STRANGER_REPLY_EVERY = timedelta(days=1)
 """An unknown address is told who we are at most this often (a crisis is always answered)."""

@@ -17,21 +17,8 @@ from bot.content import Content
 from bot.outbox.queue import queue_message
 from flows.severity import Severity
 from flows.trends import TrendThresholds
-from storage.models import (
-    ChannelIdentity,
-    FlowSession,
-    Message,
-    MessageKind,
-    Person,
-    Role,
-    SessionStatus,
-)
-from storage.repo import (
-    active_links_of_family,
-    active_session,
-    identity_for,
-    identity_in,
-)
+from storage.models import ChannelIdentity, FlowSession, Message, MessageKind, Person, Role, SessionStatus
+from storage.repo import active_links_of_family, active_session, identity_for, identity_in
 
 
 @dataclass(slots=True)

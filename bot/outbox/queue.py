@@ -9,13 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Button
 from storage.appends import QueuedMessage, appends
-from storage.models import (
-    PRIORITY,
-    ChannelIdentity,
-    Direction,
-    MessageKind,
-    MessageStatus,
-)
+from storage.models import PRIORITY, ChannelIdentity, Direction, MessageKind, MessageStatus
 
 # Kinds that may reach an opted-out identity: the opt-out confirmation itself, and crisis resources
 # for a person who has just written to us.

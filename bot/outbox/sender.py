@@ -29,13 +29,7 @@ from bot.clock import Clock
 from bot.outbox.delivery import advance_status_sql
 from bot.outbox.queue import ALLOWED_WHEN_OPTED_OUT
 from storage.db import Database
-from storage.models import (
-    AuditAction,
-    ChannelIdentity,
-    Message,
-    MessageStatus,
-    Outbox,
-)
+from storage.models import AuditAction, ChannelIdentity, Message, MessageStatus, Outbox
 from storage.repo import audit, identity_for, identity_in, mark_lost
 
 log = logging.getLogger(__name__)

@@ -1,1 +1,1 @@
-"""People in the program: enrolment and care teams, invites, on-call, lost contact, audience wording."""
+"""People in the program: enrolment and care teams, names, invites, on-call, lost contact, audience."""

@@ -12,8 +12,10 @@ plain key.
 from __future__ import annotations
 
 from bot.content import Messages
-from bot.staff.caseload import STAFF
 from storage.models import Role
+
+STAFF = (Role.PEER, Role.SUPERVISOR, Role.ADMIN)
+"""The roles that work alerts: they get staff texts and staff commands."""
 
 
 def audience(role: str) -> str:

@@ -10,12 +10,12 @@ import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.checkins.local_time import DEFAULT_QUIET, QuietHours, is_quiet_time, next_due
 from bot.content import Messages
 from bot.errors import UserError as UserError  # noqa: PLC0414  (re-exported: raised from here)
+from bot.local_time import DEFAULT_QUIET, QuietHours, is_quiet_time, next_due
 from bot.outbox.queue import queue_message
 from bot.people.audience import audience_text
-from bot.staff.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI's resolver)
+from bot.people.names import resolve as resolve  # noqa: PLC0414  (re-exported: the CLI's resolver)
 from storage.models import (
     AuditAction,
     CareTeam,

@@ -17,7 +17,7 @@ from sqlmodel import col, or_, select
 
 from bot.content import Messages
 from bot.outbox.queue import queue_message
-from bot.staff.caseload import STAFF
+from bot.people.audience import STAFF
 from storage.models import AuditAction, CareTeam, ChannelIdentity, MessageKind, Person, PersonStatus, Role
 from storage.repo import active_links_of_family, audit, care_team, mark_lost, reachable_identity
 

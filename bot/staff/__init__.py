@@ -1,1 +1,1 @@
-"""Peers and supervisors: the command grammar and handlers, what they read, caseloads, names."""
+"""Peers and supervisors: the command grammar and handlers, what they read, caseloads."""

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from bot.channels.base import Button
-from bot.staff.caseload import (
-    caseload,
-    open_alerts,
-    summary,
-)
+from bot.staff.caseload import caseload, open_alerts, summary
 from bot.staff.grammar import Change, Result, alert_number, done_payload
 from bot.staff.handling import Handling, Run
 from bot.staff.views import MORE_CHECKINS
-from storage.models import (
-    Alert,
-    AlertStatus,
-    AuditAction,
-    Person,
-)
+from storage.models import Alert, AlertStatus, AuditAction, Person
 from storage.repo import audit
 
 

@@ -28,12 +28,10 @@ from storage.models import (
     FlowSession,
     Message,
     Person,
-    Role,
     SessionStatus,
 )
 from storage.repo import identities_of, reachable_identity
 
-STAFF = (Role.PEER, Role.SUPERVISOR, Role.ADMIN)
 SCALES = ("mood", "craving")  # step ids of the daily check-in that CASELOAD shows as "latest"
 _NOT_CHECKINS = ("onboarding",)
 _SESSIONS_LOOKED_AT = 60

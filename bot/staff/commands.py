@@ -22,18 +22,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import Content
+from bot.people.audience import STAFF
 from bot.staff.alert_commands import AlertCommands
-from bot.staff.caseload import (
-    STAFF,
-)
 from bot.staff.grammar import Verb, parse
 from bot.staff.handling import Run
 from bot.staff.person_commands import PersonCommands
-from storage.models import (
-    AuditAction,
-    ChannelIdentity,
-    Person,
-)
+from storage.models import AuditAction, ChannelIdentity, Person
 from storage.repo import audit
 
 if TYPE_CHECKING:

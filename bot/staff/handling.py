@@ -14,23 +14,13 @@ from bot.channels.base import Button
 from bot.content import Content
 from bot.outbox.queue import queue_message
 from bot.people.audience import audience_text
-from bot.staff.caseload import (
-    caseload,
-    family_of,
-    on_team,
-)
+from bot.people.names import match_name
+from bot.staff.caseload import caseload, family_of, on_team
 from bot.staff.grammar import Command, alert_number
-from bot.staff.names import match_name
 from bot.staff.reader import Reader
 from bot.staff.views import StaffTexts
 from flows.numbers import parse_id
-from storage.models import (
-    Alert,
-    ChannelIdentity,
-    MessageKind,
-    Person,
-    fold_name,
-)
+from storage.models import Alert, ChannelIdentity, MessageKind, Person, fold_name
 
 if TYPE_CHECKING:
     from bot.alerts.lifecycle import Escalation
@@ -103,7 +93,7 @@ class Handling:
     async def _person(self, run: Run, args: str, *, family: bool = False) -> tuple[Person | None, str]:
         """The PIR (or, with `family`, a linked family member) that `args` starts with, and the rest.
 
-        Forms: a name as `bot.staff.names` finds it (full, first or the start of one, any case), `@name`, or
+        Forms: a name as `bot.people.names` finds it (full, first or the start of one, any case), `@name`, or
         an id (`@3` or `3`). On an unknown or ambiguous name the sender is told and None returned.
         """
         assert run.sender.id is not None

@@ -8,14 +8,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.checkins.local_time import local_date, next_due
+from bot.local_time import local_date, next_due
 from bot.outbox.queue import queue_message
-from bot.staff.caseload import (
-    caseload,
-    open_alerts,
-    reply_identity,
-    summary,
-)
+from bot.staff.caseload import caseload, open_alerts, reply_identity, summary
 from bot.staff.grammar import MINUTES, Verb, alert_number
 from bot.staff.handling import Handling, Run
 from bot.staff.reader import when

@@ -469,7 +469,7 @@ async def test_recovery_capital_is_the_barc10_total_at_baseline_and_latest(
     from bot.channels.base import Inbound  # noqa: PLC0415
     from bot.checkins.sessions import start_checkin  # noqa: PLC0415
     from bot.people.enrolment import add_person, assign  # noqa: PLC0415
-    from bot.staff.names import resolve  # noqa: PLC0415
+    from bot.people.names import resolve  # noqa: PLC0415
 
     out = await _acli(
         monkeypatch,

@@ -194,7 +194,7 @@ async def test_history_of_one_pir(drive: Driver) -> None:
 
 
 async def test_chat_commands_find_names_like_the_cli(drive: Driver) -> None:
-    """The resolver of `peerline` (bot.staff.names): full name, first name, a unique start, any case."""
+    """The resolver of `peerline` (bot.people.names): full name, first name, a unique start, any case."""
     async with drive.app.db.transaction() as s:
         now = drive.clock.now()
         alexis = await add_person(s, now, role=Role.PIR, name="Alexis Moore", console="alexis")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.checkins.local_time import local_date, next_due, parse_days
+from bot.local_time import local_date, next_due, parse_days
 
 
 def utc(*args: int) -> datetime:

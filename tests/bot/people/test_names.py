@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.staff.names import candidates_text, match_name
+from bot.people.names import candidates_text, match_name
 from storage.models import Person, Role
 
 PEOPLE = [

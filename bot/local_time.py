@@ -1,4 +1,5 @@
-"""Local-time schedule arithmetic: when is a person's next check-in, in UTC.
+"""Local-time schedule arithmetic: when is a person's next check-in, in UTC (pure; alerts, people, staff
+and check-ins all use it, so it sits below them; issue 14 moves it into flows/).
 
 DST: a wall-clock time that does not exist on a spring-forward day is moved to the first valid minute
 after the gap; one that happens twice on a fall-back day is taken at its first occurrence, once.
