@@ -17,6 +17,7 @@ from storage.repo import audit
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.reports.period import Pseudonyms
 
 
 # -- reports --------------------------------------------------------------------------------------
@@ -55,7 +56,7 @@ def _write(text: str | bytes, out_file: Path | None) -> None:
         fail(f"cannot write --out {out_file}: {exc.strerror or exc}")
 
 
-def _pseudonyms(a: App, deidentify: bool) -> Any:
+def _pseudonyms(a: App, deidentify: bool) -> Pseudonyms | None:
     from bot.reports.period import Pseudonyms  # noqa: PLC0415
 
     if not deidentify:
