@@ -8,13 +8,15 @@ in a bounded batch inside one transaction, so a crash redoes at most one batch a
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.alerts.lifecycle import Escalation
 from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, start_checkin
@@ -58,6 +60,17 @@ class TickReport:
         return self.started + self.skipped + self.missed + self.reminded + self.expired + self.escalated
 
 
+T = TypeVar("T")
+
+
+async def _claim(s: AsyncSession, app: App, query: SelectOfScalar[T]) -> Sequence[T]:
+    """The rows of a due-work query, claimed: on PostgreSQL locked and skipped by other processes'
+    ticks (`FOR UPDATE SKIP LOCKED`); SQLite has one writer at a time, so its transaction is the claim."""
+    if not app.db.is_sqlite:
+        query = query.with_for_update(skip_locked=True)
+    return (await s.scalars(query)).all()
+
+
 async def tick(app: App, now: datetime | None = None, batch: int = 200) -> TickReport:
     """Run one tick at `now` (default: the app clock)."""
     now = now or app.clock.now()
@@ -87,9 +100,7 @@ async def _escalations(app: App, now: datetime, batch: int, report: TickReport) 
             .order_by(col(Alert.next_escalation_at), col(Alert.id))
             .limit(batch)
         )
-        if not app.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        alerts = (await s.scalars(query)).all()
+        alerts = await _claim(s, app, query)
         policy = app.content.escalation
         digest = [
             a for a in alerts if a.status == AlertStatus.OPEN and policy.for_severity(a.severity).digest
@@ -115,9 +126,7 @@ async def _due_checkins(app: App, now: datetime, batch: int, report: TickReport)
             .order_by(col(CheckinSchedule.next_due_at))
             .limit(batch)
         )
-        if not app.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        schedules = (await s.scalars(query)).all()
+        schedules = await _claim(s, app, query)
         for schedule in schedules:
             person = await s.get(Person, schedule.person_id)
             assert person is not None
@@ -228,9 +237,7 @@ async def _reminders(app: App, now: datetime, batch: int, report: TickReport) ->
             .order_by(col(FlowSession.remind_at))
             .limit(batch)
         )
-        if not app.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        sessions = (await s.scalars(query)).all()
+        sessions = await _claim(s, app, query)
         quiet = app.settings.quiet_window
         for session in sessions:
             person = await s.get(Person, session.person_id)
@@ -259,9 +266,7 @@ async def _expiries(app: App, now: datetime, batch: int, report: TickReport) -> 
             .order_by(col(FlowSession.expires_at))
             .limit(batch)
         )
-        if not app.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        sessions = (await s.scalars(query)).all()
+        sessions = await _claim(s, app, query)
         quiet = app.settings.quiet_window
         for session in sessions:
             person = await s.get(Person, session.person_id)
