@@ -1,7 +1,8 @@
 """`peerline report outcomes`: what the program did over a period, and what changed for its people.
 
-Every figure is one set-based query over the period (no per-person loops); where a value is encrypted at
-rest (answers, audit details) the query fetches the rows and the sum is made here. Conventions, also in
+Every figure is one set-based query over the period (no per-person loops); numeric answers average in the
+database from their plain `Answer.score`; only counts kept in encrypted audit details (downtime misses)
+are fetched and summed in Python. Conventions, also in
 the README: a period is whole days in the program's time zone, `--to` inclusive; a check-in belongs to
 the period it started in; `completed` (every question answered), `partial` (some answers, then it
 expired or was replaced), `missed` (no answer at all, or never started because the bot was down) and
