@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -29,26 +29,31 @@ async def mood_craving_change(
     """Mood and craving, the first two weeks of the period against its last two, per PIR and overall
     (the mean over PIRs with answers in both)."""
     first_end, last_start = period.start + CHANGE_WINDOW, period.end - CHANGE_WINDOW
+    windows = {
+        "first": col(Answer.answered_at) < first_end,
+        "last": col(Answer.answered_at) >= last_start,
+    }
+    # One scan over both windows, each answer labelled with its window; two when they overlap (a period
+    # shorter than four weeks), so that an answer in both counts in both.
+    scans = [list(windows)] if first_end <= last_start else [["first"], ["last"]]
     means: dict[tuple[int, str, str], float] = {}
-    for which, window in (
-        ("first", col(Answer.answered_at) < first_end),
-        ("last", col(Answer.answered_at) >= last_start),
-    ):
+    for labels in scans:
+        which = case(*((windows[label], label) for label in labels))
         rows = (
             await s.execute(
-                select(col(Answer.person_id), col(Answer.step_id), func.avg(Answer.score))
+                select(col(Answer.person_id), col(Answer.step_id), which, func.avg(Answer.score))
                 .where(
                     col(Answer.person_id).in_(scope),
                     col(Answer.step_id).in_(["mood", "craving"]),
                     in_period(col(Answer.answered_at), period),
-                    window,
+                    or_(*(windows[label] for label in labels)),
                     col(Answer.score).is_not(None),
                 )
-                .group_by(col(Answer.person_id), col(Answer.step_id))
+                .group_by(col(Answer.person_id), col(Answer.step_id), which)
             )
         ).all()
-        for person_id, step, average in rows:
-            means[(person_id, step, which)] = round(float(average), 3)
+        for person_id, step, label, average in rows:
+            means[(person_id, step, label)] = round(float(average), 3)
     out: dict[str, Any] = {}
     for step in ("mood", "craving"):
         firsts, lasts = [], []
