@@ -34,6 +34,7 @@ class PersonStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     INACTIVE = "inactive"
+    DISCHARGED = "discharged"  # left the program (`peerline people discharge`): history kept, nothing sent
 
 
 class ChannelName(StrEnum):
@@ -142,6 +143,8 @@ class Person(SQLModel, table=True):
     status: str = PersonStatus.ACTIVE
     credential: str | None = None  # a staff member's certification (e.g. CPRS), on billing lines
     created_at: datetime = Field(sa_type=UTCDateTime)
+    discharged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    discharge_reason: str | None = Field(default=None, sa_type=SecretText)
 
 
 class ChannelIdentity(SQLModel, table=True):
@@ -326,6 +329,8 @@ class AuditAction(StrEnum):
 
     CARE_TEAM_ASSIGNED = "care_team.assigned"
 
+    CASELOAD_TRANSFERRED = "caseload.transferred"
+
     CHECKIN_ABANDONED = "checkin.abandoned"
     CHECKIN_EXPIRED_NOTICE_DROPPED = "checkin.expired_notice_dropped"
     CHECKIN_MISSED = "checkin.missed"
@@ -392,9 +397,16 @@ class AuditAction(StrEnum):
     PEER_COMMAND_REFUSED = "peer_command.refused"
     PEER_COMMAND_UNKNOWN = "peer_command.unknown"
 
+    PEOPLE_IMPORTED = "people.imported"
     PEOPLE_LISTED = "people.listed"
 
     PERSON_CREATED = "person.created"
+    PERSON_DISCHARGED = "person.discharged"
+    PERSON_EDITED = "person.edited"
+    PERSON_EXPORTED = "person.exported"
+    PERSON_READMITTED = "person.readmitted"
+
+    RECORDS_PURGED = "records.purged"
 
     RELAY_NO_PEER = "relay.no_peer"
     RELAY_NOBODY_REACHABLE = "relay.nobody_reachable"

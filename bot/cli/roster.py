@@ -127,15 +127,22 @@ def oncall_list(as_json: JsonOpt = False) -> None:
 @app.command("assign")
 def assign_cmd(
     pir: Annotated[str, typer.Option(help="PIR: id or name")],
-    peer: Annotated[str, typer.Option(help="Peer: id or name")],
+    peer: Annotated[str | None, typer.Option(help="Peer: id or name (required for a new team)")] = None,
     backup: Annotated[
         str | None, typer.Option(help="Backup peer (or supervisor), not the peer; `none` clears it")
     ] = None,
     supervisor: Annotated[str | None, typer.Option(help="Supervisor; `none` clears it")] = None,
+    remove_backup: Annotated[bool, typer.Option("--remove-backup", help="Clear the backup")] = False,
+    remove_supervisor: Annotated[
+        bool, typer.Option("--remove-supervisor", help="Clear the supervisor")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Assign a PIR's care team (an omitted --backup or --supervisor stays as it was)."""
-    from bot.people.enrolment import assign  # noqa: PLC0415
+    """Assign or change a PIR's care team (an omitted tier stays as it was)."""
+    from bot.people.enrolment import NOBODY, assign  # noqa: PLC0415
+
+    backup = NOBODY if remove_backup else backup
+    supervisor = NOBODY if remove_supervisor else supervisor
 
     async def work(a: App) -> tuple[dict[str, Any], str]:
         async with a.db.transaction() as s:

@@ -25,6 +25,7 @@ from storage.models import (
     FamilyLink,
     MessageKind,
     Person,
+    PersonStatus,
     Role,
     ShareScope,
 )
@@ -73,6 +74,52 @@ def check_checkin_time(value: str, quiet: QuietHours | None) -> str:
     return hhmm
 
 
+def check_locale(locale: str) -> str:
+    if locale not in ("en", "es"):
+        raise UserError(f"bad locale {locale!r}: use en or es")
+    return locale
+
+
+def check_telegram(chat_id: str) -> str:
+    if not re.fullmatch(r"-?\d{1,20}", chat_id.strip()):
+        raise UserError(f"bad Telegram chat id {chat_id!r}: a number such as 123456789")
+    return chat_id.strip()
+
+
+def checked_identities(
+    *, telegram: str | None = None, phone: str | None = None, console: str | None = None
+) -> list[tuple[str, str]]:
+    """The (channel, address) pairs given, each checked and in the form stored."""
+    identities: list[tuple[str, str]] = []
+    if telegram is not None:
+        identities.append((ChannelName.TELEGRAM, check_telegram(telegram)))
+    if phone is not None:
+        identities.append((ChannelName.SMS, normalise_phone(phone)))
+    if console is not None:
+        identities.append((ChannelName.CONSOLE, console))
+    return identities
+
+
+async def check_free(s: AsyncSession, channel: str, address: str, *, owner: int | None = None) -> None:
+    """A UserError when the address belongs to someone other than `owner` (a discharged person: readmit)."""
+    existing = await identity_for(s, channel, address)
+    if existing is None or existing.person_id == owner:
+        return
+    holder = await s.get(Person, existing.person_id)
+    if holder is not None and holder.status == PersonStatus.DISCHARGED:
+        raise UserError(
+            f"{channel} {address} belongs to person {existing.person_id}, discharged: re-enrol them with "
+            f"`peerline people readmit {existing.person_id}`"
+        )
+    raise UserError(f"{channel} {address} already belongs to person {existing.person_id}")
+
+
+def check_credential(role: str, credential: str | None) -> str | None:
+    if credential is not None and role not in (Role.PEER, Role.SUPERVISOR, Role.ADMIN):
+        raise UserError(f"--credential is for staff: a {role} has none")
+    return credential.strip() or None if credential is not None else None
+
+
 async def add_person(
     s: AsyncSession,
     now: datetime,
@@ -94,31 +141,19 @@ async def add_person(
     `credential` (CPRS, CRPS, …) goes on their billing lines."""
     if not name.strip():
         raise UserError("a name is required")
-    if credential is not None and role not in (Role.PEER, Role.SUPERVISOR, Role.ADMIN):
-        raise UserError(f"--credential is for staff: a {role} has none")
-    if locale not in ("en", "es"):
-        raise UserError(f"bad locale {locale!r}: use en or es")
+    credential = check_credential(role, credential)
+    check_locale(locale)
     check_timezone(timezone)
-    identities: list[tuple[str, str]] = []
-    if telegram is not None:
-        if not re.fullmatch(r"-?\d{1,20}", telegram.strip()):
-            raise UserError(f"bad Telegram chat id {telegram!r}: a number such as 123456789")
-        identities.append((ChannelName.TELEGRAM, telegram.strip()))
-    if phone is not None:
-        identities.append((ChannelName.SMS, normalise_phone(phone)))
-    if console is not None:
-        identities.append((ChannelName.CONSOLE, console))
+    identities = checked_identities(telegram=telegram, phone=phone, console=console)
     for channel, address in identities:
-        existing = await identity_for(s, channel, address)
-        if existing is not None:
-            raise UserError(f"{channel} {address} already belongs to person {existing.person_id}")
+        await check_free(s, channel, address)
     time = check_checkin_time(checkin_time, quiet) if checkin_time is not None else None
     person = Person(
         role=role,
         name=name.strip(),
         locale=locale,
         timezone=timezone,
-        credential=credential.strip() or None if credential is not None else None,
+        credential=credential,
         created_at=now,
     )
     s.add(person)
@@ -184,21 +219,31 @@ async def assign(
     now: datetime,
     *,
     pir: str,
-    peer: str,
+    peer: str | None = None,
     backup: str | None = None,
     supervisor: str | None = None,
     actor: str = "cli",
 ) -> CareTeam:
-    """Set a PIR's care team. An omitted backup or supervisor stays as it was; `none` clears it.
+    """Set or change a PIR's care team. An omitted tier stays as it was (a new team needs its peer);
+    `none` clears a backup or supervisor.
 
     The chain must be three different people of fitting roles: the peer a peer, the backup a peer or
     supervisor other than the peer, the supervisor a supervisor other than the backup. An admin is
     none of these: admins are paged only as the program's on-call (`bot.people.oncall`).
     """
     pir_p = await resolve(s, pir, Role.PIR)
-    peer_p = await resolve(s, peer, Role.PEER)
-    assert pir_p.id is not None and peer_p.id is not None
+    assert pir_p.id is not None
     team = await s.get(CareTeam, pir_p.id)
+    if peer is not None:
+        peer_p: Person | None = await resolve(s, peer, Role.PEER)
+    elif team is not None and team.peer_id is not None:
+        peer_p = await s.get(Person, team.peer_id)
+    else:
+        raise UserError(f"{pir_p.name} has no care team yet: give --peer")
+    assert peer_p is not None and peer_p.id is not None
+    before = (
+        {"peer": team.peer_id, "backup": team.backup_id, "supervisor": team.supervisor_id} if team else None
+    )
     backup_id = await _tier(s, backup, (Role.PEER, Role.SUPERVISOR), team.backup_id if team else None)
     supervisor_id = await _tier(s, supervisor, (Role.SUPERVISOR,), team.supervisor_id if team else None)
     if backup_id == peer_p.id:
@@ -225,6 +270,7 @@ async def assign(
         peer=team.peer_id,
         backup=team.backup_id,
         supervisor=team.supervisor_id,
+        before=before,
     )
     return team
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 04:27:01.144929
+Create Date: 2026-12-02 11:25:38.028705
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('credential', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('discharged_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('discharge_reason', storage.types.SecretText(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('person', schema=None) as batch_op:
