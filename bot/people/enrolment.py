@@ -25,7 +25,6 @@ from storage.models import (
     FamilyLink,
     MessageKind,
     Person,
-    PersonStatus,
     Role,
     ShareScope,
 )
@@ -101,16 +100,10 @@ def checked_identities(
 
 
 async def check_free(s: AsyncSession, channel: str, address: str, *, owner: int | None = None) -> None:
-    """A UserError when the address belongs to someone other than `owner` (a discharged person: readmit)."""
+    """A UserError when the address belongs to someone other than `owner`."""
     existing = await identity_for(s, channel, address)
     if existing is None or existing.person_id == owner:
         return
-    holder = await s.get(Person, existing.person_id)
-    if holder is not None and holder.status == PersonStatus.DISCHARGED:
-        raise UserError(
-            f"{channel} {address} belongs to person {existing.person_id}, discharged: re-enrol them with "
-            f"`peerline people readmit {existing.person_id}`"
-        )
     raise UserError(f"{channel} {address} already belongs to person {existing.person_id}")
 
 
