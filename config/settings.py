@@ -74,9 +74,7 @@ class Settings(BaseSettings):
     # Local window in which nothing scheduled is sent ("21:00-09:00"); "off" disables it.
     quiet_hours: str = DEFAULT_QUIET_HOURS
     catch_up_grace_minutes: int = Field(default=180, ge=0)
-    # How long records are kept (`peerline db purge` without --before removes what is older): six years,
-    # HIPAA's retention of documentation (45 CFR 164.316(b)(2)); the audit log is never purged.
-    retention_years: int = Field(default=6, ge=1, le=100)
+    consent_timeout_hours: float = Field(default=72, gt=0, le=24 * 90)  # a consent request lapses then
 
     @field_validator("database_url")
     @classmethod

@@ -34,7 +34,7 @@ class PersonStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     INACTIVE = "inactive"
-    DISCHARGED = "discharged"  # left the program (`peerline people discharge`): history kept, nothing sent
+    DISCHARGED = "discharged"
 
 
 class ChannelName(StrEnum):
@@ -176,18 +176,56 @@ class OnCall(SQLModel, table=True):
     set_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class FamilyLink(SQLModel, table=True):
-    """A family member's link to a PIR with the PIR's consent record (42 CFR Part 2 elements)."""
+class ConsentState(StrEnum):
+    """Where a consent stands (`bot.family.consent`): only ACTIVE shares anything."""
 
+    PENDING = "pending"  # asked, no answer yet
+    ACTIVE = "active"
+    DECLINED = "declined"  # the PIR said no
+    LAPSED = "lapsed"  # no answer in time
+    REPLACED = "replaced"  # a newer consent for the same pair was agreed (or asked again)
+    REVOKED = "revoked"  # the PIR ended it (UNSHARE)
+    EXPIRED = "expired"  # its date passed
+    ENDED = "ended"  # its event came: the PIR's discharge
+
+
+class FamilyLink(SQLModel, table=True):
+    """A family member's link to a PIR with the PIR's consent record (42 CFR §2.31 elements).
+
+    `state` is plain so queries select live consents; the record (`consent`: patient, who discloses,
+    what, to whom, purpose, right to revoke, expiry, signature) is encrypted with the names in it.
+    """
+
+    __table_args__ = (Index("ix_familylink_state_status", "state", "next_status_at"),)
     id: int | None = Field(default=None, primary_key=True)
     family_id: int = Field(foreign_key="person.id", index=True)
     pir_id: int = Field(foreign_key="person.id", index=True)
     scope: str = ShareScope.NONE
     purpose: str = "family support"
     consent: dict[str, Any] = _secret_json()
-    granted_at: datetime = Field(sa_type=UTCDateTime)
-    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    state: str = ConsentState.ACTIVE
+    requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answer_by: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a pending request lapses then
+    granted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # when it stopped, any reason
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_on_discharge: bool = False
+    next_status_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the next weekly summary
+
+
+class Disclosure(SQLModel, table=True):
+    """Accounting of disclosures (42 CFR Part 2): what was told about a PIR, to whom, when, under which
+    consent. `what` says the kind in words (never an alert's content); it is encrypted like the rest."""
+
+    __table_args__ = (Index("ix_disclosure_pir_at", "pir_id", "disclosed_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    pir_id: int = Field(foreign_key="person.id")
+    recipient_id: int = Field(foreign_key="person.id", index=True)
+    link_id: int = Field(foreign_key="familylink.id", index=True)
+    kind: str  # weekly_status, alert_notice
+    what: str = Field(sa_type=SecretText)
+    channel: str
+    disclosed_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class CheckinSchedule(SQLModel, table=True):
@@ -348,12 +386,21 @@ class AuditAction(StrEnum):
     CONSENT_OPTED_IN = "consent.opted_in"
     CONSENT_OPTED_OUT = "consent.opted_out"
 
+    CONSENT_ANSWERED = "consent.answered"
+    CONSENT_ENDED = "consent.ended"
+    CONSENT_LISTED = "consent.listed"
+    CONSENT_REQUESTED = "consent.requested"
+    CONSENT_REVOKED = "consent.revoked"
+
     CONTACT_NOTED = "contact.noted"
 
     CRISIS_REPLIED = "crisis.replied"
     CRISIS_UNKNOWN_SENDER = "crisis.unknown_sender"
 
     DIGEST_SENT = "digest.sent"
+
+    DISCLOSURE_MADE = "disclosure.made"
+    DISCLOSURES_LISTED = "disclosures.listed"
 
     FAMILY_LINKED = "family.linked"
 
@@ -399,6 +446,8 @@ class AuditAction(StrEnum):
 
     PEOPLE_IMPORTED = "people.imported"
     PEOPLE_LISTED = "people.listed"
+
+    PRIVACY_VIEWED = "privacy.viewed"
 
     PERSON_CREATED = "person.created"
     PERSON_DISCHARGED = "person.discharged"

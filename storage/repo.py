@@ -16,6 +16,7 @@ from storage.models import (
     AuditAction,
     CareTeam,
     ChannelIdentity,
+    ConsentState,
     FamilyLink,
     FlowSession,
     Message,
@@ -89,7 +90,7 @@ async def active_links_of_family(s: AsyncSession, family_id: int, now: datetime)
     links = (
         await s.scalars(
             select(FamilyLink)
-            .where(col(FamilyLink.family_id) == family_id, col(FamilyLink.revoked_at).is_(None))
+            .where(col(FamilyLink.family_id) == family_id, col(FamilyLink.state) == ConsentState.ACTIVE)
             .order_by(col(FamilyLink.id))
         )
     ).all()

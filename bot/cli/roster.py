@@ -170,7 +170,7 @@ def family_link(
     as_json: JsonOpt = False,
 ) -> None:
     """Link a family member to a PIR, recording the PIR's consent."""
-    from bot.people.enrolment import link_family  # noqa: PLC0415
+    from bot.family.requests import link_family  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:

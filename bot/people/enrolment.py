@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from bot.content import Messages
 from bot.errors import UserError as UserError  # noqa: PLC0414  (re-exported: raised from here)
@@ -22,11 +21,9 @@ from storage.models import (
     ChannelIdentity,
     ChannelName,
     CheckinSchedule,
-    FamilyLink,
     MessageKind,
     Person,
     Role,
-    ShareScope,
 )
 from storage.repo import audit, identities_of, identity_for
 
@@ -276,52 +273,3 @@ async def _tier(s: AsyncSession, who: str | None, roles: tuple[Role, ...], curre
         return None
     person = await resolve(s, who, roles)
     return person.id
-
-
-async def link_family(
-    s: AsyncSession,
-    now: datetime,
-    *,
-    family: str,
-    pir: str,
-    share: ShareScope,
-    expires_at: datetime | None = None,
-    actor: str = "cli",
-) -> FamilyLink:
-    """Link a family member to a PIR, recording the PIR's consent to share (42 CFR Part 2 elements)."""
-    fam = await resolve(s, family, Role.FAMILY)
-    pir_p = await resolve(s, pir, Role.PIR)
-    assert fam.id is not None and pir_p.id is not None
-    current = (
-        await s.scalars(
-            select(FamilyLink).where(
-                FamilyLink.family_id == fam.id,
-                FamilyLink.pir_id == pir_p.id,
-                col(FamilyLink.revoked_at).is_(None),
-            )
-        )
-    ).all()
-    for link in current:  # a new consent replaces the old one; the old record stays for the audit
-        link.revoked_at = now
-    consent = {
-        "patient": pir_p.name,
-        "disclosed_by": "the peer recovery program",
-        "information": {
-            ShareScope.NONE: "nothing beyond the fact of enrolment",
-            ShareScope.STATUS: "check-in completion status",
-            ShareScope.ALERTS: "check-in status and safety alerts",
-        }[share],
-        "recipient": fam.name,
-        "purpose": "family support",
-        "right_to_revoke": True,
-        "expires": expires_at.isoformat() if expires_at else "on revocation",
-        "recorded_by": actor,
-        "recorded_at": now.isoformat(),
-        "notice": "This record is protected by federal confidentiality rules (42 CFR part 2).",
-    }
-    link = FamilyLink(
-        family_id=fam.id, pir_id=pir_p.id, scope=share, consent=consent, granted_at=now, expires_at=expires_at
-    )
-    s.add(link)
-    audit(s, now, actor, AuditAction.FAMILY_LINKED, pir_p.id, family=fam.id, scope=str(share))
-    return link

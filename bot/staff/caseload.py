@@ -23,6 +23,7 @@ from storage.models import (
     CareTeam,
     ChannelIdentity,
     ChannelName,
+    ConsentState,
     Direction,
     FamilyLink,
     FlowSession,
@@ -77,7 +78,7 @@ async def family_of(s: AsyncSession, pir_ids: Sequence[int], now: datetime) -> l
         await s.execute(
             select(Person, FamilyLink)
             .join(FamilyLink, col(FamilyLink.family_id) == col(Person.id))
-            .where(col(FamilyLink.pir_id).in_(pir_ids), col(FamilyLink.revoked_at).is_(None))
+            .where(col(FamilyLink.pir_id).in_(pir_ids), col(FamilyLink.state) == ConsentState.ACTIVE)
         )
     ).all()
     live = [(person, link) for person, link in rows if link.expires_at is None or link.expires_at > now]

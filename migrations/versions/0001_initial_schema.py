@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 11:25:38.028705
+Create Date: 2026-12-02 11:30:08.916861
 """
 
 from __future__ import annotations
@@ -136,9 +136,14 @@ def upgrade() -> None:
     sa.Column('scope', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('consent', storage.types.SecretJSON(), nullable=False),
-    sa.Column('granted_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('requested_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answer_by', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('granted_at', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('expires_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_on_discharge', sa.Boolean(), nullable=False),
+    sa.Column('next_status_at', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['family_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['pir_id'], ['person.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -146,6 +151,7 @@ def upgrade() -> None:
     with op.batch_alter_table('familylink', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_familylink_family_id'), ['family_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_familylink_pir_id'), ['pir_id'], unique=False)
+        batch_op.create_index('ix_familylink_state_status', ['state', 'next_status_at'], unique=False)
 
     op.create_table('flowsession',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -264,6 +270,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_answer_person_id'), ['person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_answer_session_id'), ['session_id'], unique=False)
 
+    op.create_table('disclosure',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('pir_id', sa.Integer(), nullable=False),
+    sa.Column('recipient_id', sa.Integer(), nullable=False),
+    sa.Column('link_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('what', storage.types.SecretText(), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('disclosed_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['link_id'], ['familylink.id'], ),
+    sa.ForeignKeyConstraint(['pir_id'], ['person.id'], ),
+    sa.ForeignKeyConstraint(['recipient_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('disclosure', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_disclosure_link_id'), ['link_id'], unique=False)
+        batch_op.create_index('ix_disclosure_pir_at', ['pir_id', 'disclosed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_disclosure_recipient_id'), ['recipient_id'], unique=False)
+
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=False),
@@ -291,6 +316,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_outbox_due')
 
     op.drop_table('outbox')
+    with op.batch_alter_table('disclosure', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_disclosure_recipient_id'))
+        batch_op.drop_index('ix_disclosure_pir_at')
+        batch_op.drop_index(batch_op.f('ix_disclosure_link_id'))
+
+    op.drop_table('disclosure')
     with op.batch_alter_table('answer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_answer_session_id'))
         batch_op.drop_index(batch_op.f('ix_answer_person_id'))
@@ -318,6 +349,7 @@ def downgrade() -> None:
 
     op.drop_table('flowsession')
     with op.batch_alter_table('familylink', schema=None) as batch_op:
+        batch_op.drop_index('ix_familylink_state_status')
         batch_op.drop_index(batch_op.f('ix_familylink_pir_id'))
         batch_op.drop_index(batch_op.f('ix_familylink_family_id'))
 

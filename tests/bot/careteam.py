@@ -14,7 +14,8 @@ from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
 from bot.checkins.tick import TickReport, tick
 from bot.clock import ManualClock
-from bot.people.enrolment import add_person, assign, link_family, resolve
+from bot.family.requests import link_family
+from bot.people.enrolment import add_person, assign, resolve
 from flows.severity import Severity
 from storage.models import Alert, AuditEvent, CareTeam, ChannelIdentity, Role, ShareScope
 

@@ -50,7 +50,8 @@ from bot.channels.console import ConsoleChannel
 from bot.checkins.sessions import start_checkin
 from bot.checkins.tick import tick
 from bot.clock import ManualClock
-from bot.people.enrolment import add_person, assign, link_family, resolve
+from bot.family.requests import link_family
+from bot.people.enrolment import add_person, assign, resolve
 from bot.people.oncall import set_oncall
 from config.settings import Settings
 from storage.models import Alert, Answer, ChannelIdentity, FlowSession, Person, Role, ShareScope
