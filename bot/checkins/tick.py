@@ -20,14 +20,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.alerts.lifecycle import Escalation
 from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, start_checkin
-from bot.local_time import (
-    QuietHours,
-    in_quiet_hours,
-    last_due,
-    local_date,
-    next_due,
-    quiet_hours_end,
-)
+from bot.checkins.starting import plan_due, start_due
+from bot.local_time import in_quiet_hours
 from storage.models import (
     Alert,
     AlertStatus,
@@ -35,7 +29,6 @@ from storage.models import (
     CheckinSchedule,
     FlowSession,
     Person,
-    PersonStatus,
     SessionStatus,
 )
 from storage.repo import audit
@@ -71,13 +64,16 @@ async def _claim(s: AsyncSession, app: App, query: SelectOfScalar[T]) -> Sequenc
     return (await s.scalars(query)).all()
 
 
-async def tick(app: App, now: datetime | None = None, batch: int = 200) -> TickReport:
-    """Run one tick at `now` (default: the app clock)."""
+async def tick(
+    app: App, now: datetime | None = None, batch: int = 200, *, set_based: bool = True
+) -> TickReport:
+    """Run one tick at `now` (default: the app clock). `set_based=False` starts due check-ins one by one,
+    the reference the set-based path (`bot.checkins.starting`) is measured against."""
     now = now or app.clock.now()
     report = TickReport()
     while await _escalations(app, now, batch, report):
         pass
-    while await _due_checkins(app, now, batch, report):
+    while await _due_checkins(app, now, batch, report, set_based=set_based):
         pass
     while await _reminders(app, now, batch, report):
         pass
@@ -115,7 +111,9 @@ async def _escalations(app: App, now: datetime, batch: int, report: TickReport) 
         return len(alerts) == batch
 
 
-async def _due_checkins(app: App, now: datetime, batch: int, report: TickReport) -> bool:
+async def _due_checkins(
+    app: App, now: datetime, batch: int, report: TickReport, *, set_based: bool = True
+) -> bool:
     async with app.db.transaction() as s:
         query = (
             select(CheckinSchedule)
@@ -127,6 +125,9 @@ async def _due_checkins(app: App, now: datetime, batch: int, report: TickReport)
             .limit(batch)
         )
         schedules = await _claim(s, app, query)
+        if set_based:
+            await start_due(app, s, schedules, now, report)
+            return len(schedules) == batch
         for schedule in schedules:
             person = await s.get(Person, schedule.person_id)
             assert person is not None
@@ -137,50 +138,33 @@ async def _due_checkins(app: App, now: datetime, batch: int, report: TickReport)
 async def _due_checkin(
     app: App, s: AsyncSession, schedule: CheckinSchedule, person: Person, now: datetime, report: TickReport
 ) -> None:
-    """Start, hold or record as missed the check-in a due schedule stands for; leaves `next_due_at` later
-    than `now`, so a batch never claims the same row twice.
-
-    `next_due_at` is always an occurrence of the schedule, or the end of the quiet hours holding one: the
-    occurrence it stands for is the last one at or before it. Of several due (a worker down for days) only
-    the newest may still start; the others are missed. A check-in goes out at its time or, when that is
-    inside quiet hours, at their end; not sent within the catch-up grace of that moment, it is missed.
-    """
-    assert schedule.next_due_at is not None
-    zone, hhmm, days = person.timezone, schedule.local_time, schedule.days
-    quiet = app.settings.quiet_window
+    """The per-check-in reference for `start_due`: decide one due schedule (`plan_due`) and start its
+    check-in on its own (`start_checkin`), a few queries and a flush each. Kept to measure the set-based
+    path against (`bench.scheduler`): `tick(..., set_based=False)`."""
     grace = timedelta(minutes=app.settings.catch_up_grace_minutes)
-    due = last_due(schedule.next_due_at, zone, hhmm, days)
-    newest = last_due(now, zone, hhmm, days)
-    schedule.next_due_at = next_due(newest, zone, hhmm, days)
-    if person.status != PersonStatus.ACTIVE:
+    plan = plan_due(schedule, person, now, app.settings.quiet_window, grace)
+    schedule.next_due_at = plan.next_due_at
+    if plan.outcome == "inactive":
         report.skipped += 1
         return
-    oldest, superseded = due, 0
-    while due < newest:
-        superseded += 1
-        due = next_due(due, zone, hhmm, days)
-    held, earliest = _outside_quiet_hours(due, zone, quiet), _outside_quiet_hours(now, zone, quiet)
-    send_at = max(held, earliest)
-    late = send_at - held > grace
-    if superseded or late:
-        count = superseded + int(late)
-        report.missed += count
+    if plan.missed:
+        report.missed += plan.missed
+        assert plan.oldest is not None
         audit(
             s,
             now,
             "scheduler",
             AuditAction.CHECKIN_MISSED_DOWNTIME,
             person.id,
-            due=oldest.isoformat(),
-            count=count,
+            due=plan.oldest.isoformat(),
+            count=plan.missed,
         )
-    if late:
+    if plan.outcome == "late":
         return
-    if send_at > now:  # nothing scheduled goes out in quiet hours: held to their end
-        schedule.next_due_at = send_at
+    if plan.outcome == "deferred":  # nothing scheduled goes out in quiet hours: held to their end
         report.deferred += 1
         return
-    day = local_date(due, zone)
+    day = plan.day
     if await _already_sent(s, person.id, schedule.flow_id, day):
         # a time-zone or time change moved today's occurrence: once a day, never twice
         report.skipped += 1
@@ -206,13 +190,6 @@ async def _due_checkin(
         report.skipped += 1
     else:
         report.started += 1
-
-
-def _outside_quiet_hours(instant: datetime, zone: str, quiet: QuietHours | None) -> datetime:
-    """`instant`, or the end of the quiet hours it falls in."""
-    if quiet is None or not in_quiet_hours(instant, zone, quiet):
-        return instant
-    return quiet_hours_end(instant, zone, quiet)
 
 
 async def _already_sent(s: AsyncSession, person_id: int | None, flow_id: str, day: str) -> bool:
