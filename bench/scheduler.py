@@ -1,8 +1,9 @@
 """Scheduler benchmarks.
 
 1. Tick cost with 1,000 check-ins due among 10k / 100k / 1M enrolled people: the claim uses the index on
-   the next due time, so the cost should follow the due count, not the enrolled count. Baseline in the
-   same run: a naive tick that loads every schedule and filters in Python.
+   the next due time, so the cost should follow the due count, not the enrolled count. The set-based
+   tick (`bot.checkins.starting`) beside the per-check-in path (`tick(set_based=False)`) on a copy of the
+   same database, and a naive claim that loads every schedule and filters in Python.
 2. The morning burst: 10,000 check-ins (greeting + first question each) sent through the real outbox
    sender and rate limiter to a simulated provider that allows 30 messages/s and answers 429 above it.
    Time is simulated (the limiter's clock and sleep are virtual), so the figure is the rate the sender
@@ -108,11 +109,36 @@ def build(workdir: Path, name: str, channel: Channel | None = None) -> App:
     return App.build(settings, clock=ManualClock(NOW + timedelta(minutes=1)), channels=channels)
 
 
-async def tick_cost(workdir: Path, people: int) -> tuple[float, float, float, int]:
-    app = build(workdir, f"tick-{people}.db")
+async def seed(workdir: Path, people: int) -> tuple[Path, float]:
+    """A database with `people` enrolled and DUE due, and how long seeding took."""
+    name = f"tick-{people}.db"
+    app = build(workdir, name)
+    began = time.perf_counter()
     try:
         await app.db.upgrade()
         await enrol(app, people, DUE)
+    finally:
+        await app.close()
+    return workdir / name, time.perf_counter() - began
+
+
+async def per_checkin_tick(workdir: Path, seeded: Path) -> tuple[float, int]:
+    """The per-check-in reference on a copy of the seeded database."""
+    copy = workdir / f"ref-{seeded.name}"
+    shutil.copyfile(seeded, copy)
+    app = build(workdir, copy.name)
+    try:
+        began = time.perf_counter()
+        report = await tick(app, NOW + timedelta(minutes=1), batch=200, set_based=False)
+        return time.perf_counter() - began, report.started
+    finally:
+        await app.close()
+        copy.unlink()
+
+
+async def tick_cost(workdir: Path, seeded: Path) -> tuple[float, float, float, int]:
+    app = build(workdir, seeded.name)
+    try:
         began = time.perf_counter()
         async with app.db.transaction() as s:  # naive baseline: every schedule, filtered in Python
             rows = (await s.scalars(select(CheckinSchedule))).all()
@@ -184,11 +210,22 @@ async def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="peerline-bench-"))
     try:
         print(f"tick with {DUE} due (SQLite), starting {DUE} check-ins:")
-        print(f"{'enrolled':>10} {'whole tick':>12} {'claim query':>12} {'naive full scan':>16}")
+        print(
+            f"{'enrolled':>10} {'set-based tick':>15} {'per check-in':>13} {'per check-in each':>18} "
+            f"{'claim query':>12} {'naive full scan':>16} {'seeding':>9}"
+        )
         for size in (int(x) for x in args.sizes.split(",")):
-            ours, claim, naive, started = await tick_cost(workdir, size)
-            assert started == DUE
-            print(f"{size:>10} {ours * 1000:>9.0f} ms {claim * 1000:>9.1f} ms {naive * 1000:>13.0f} ms")
+            seeded, seeding = await seed(workdir, size)
+            reference, ref_started = await per_checkin_tick(workdir, seeded)
+            ours, claim, naive, started = await tick_cost(workdir, seeded)
+            assert started == ref_started == DUE
+            seeded.unlink()
+            print(
+                f"{size:>10} {ours * 1000:>12.0f} ms {reference * 1000:>10.0f} ms "
+                f"{reference * 1000 / DUE:>15.2f} ms {claim * 1000:>9.1f} ms {naive * 1000:>13.0f} ms "
+                f"{seeding:>7.0f} s"
+            )
+            print(f"{'':>10} set-based: {ours * 1000 / DUE:.3f} ms per check-in started")
         await burst(workdir, args.burst, args.limit)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

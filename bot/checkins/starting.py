@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from bot.checkins.sessions import WrongAudienceError, flow_for, queue_outputs
@@ -194,16 +195,21 @@ async def start_due(
         step.result, step.start = "started", start
         starts.append(start)
     if starts:
-        new_ids = (
-            await s.execute(
-                insert(FlowSession).returning(col(FlowSession.id), sort_by_parameter_order=True),
-                [start.row for start in starts],
-            )
-        ).scalars()
+        await s.flush()  # the abandoned sessions' status first, as starting one by one would
+        new_ids = await s.run_sync(lambda sync: _insert_sessions(sync, [st.row for st in starts]))
         for start, new_id in zip(starts, new_ids, strict=True):
             start.id = new_id
     for step in steps:
         await _record(app, s, step, now, report)
+
+
+def _insert_sessions(sync: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """One multi-row INSERT on the connection (as `storage.appends` writes messages): the ORM's bulk
+    path costs more than the rows; the column types still encrypt the state."""
+    result = sync.connection().execute(
+        insert(FlowSession).returning(col(FlowSession.id), sort_by_parameter_order=True), rows
+    )
+    return [new_id for new_id in result.scalars() if new_id is not None]
 
 
 async def _record(app: App, s: AsyncSession, step: _Step, now: datetime, report: TickReport) -> None:
