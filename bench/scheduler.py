@@ -27,7 +27,7 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from bot.app import App
-from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent
+from bot.channels.base import Channel, Failed, FailureKind, OutboundMessage, SendResult, Sent
 from bot.channels.ratelimit import RateLimiter
 from bot.checkins.tick import tick
 from bot.clock import ManualClock
@@ -97,7 +97,7 @@ class SimulatedProvider(Channel):
             self.window.popleft()
         if len(self.window) >= self.limit:
             self.refused += 1
-            return Failed("429 Too Many Requests", permanent=False, code="429", retry_after=1.0)
+            return Failed("429 Too Many Requests", FailureKind.TRANSIENT, code="429", retry_after=1.0)
         self.window.append(now)
         self.sent.append(now)
         return Sent(provider_id=f"sim:{len(self.sent)}")

@@ -30,7 +30,11 @@ from flows.model import (
     Step,
     StepType,
 )
+from flows.payloads import RESERVED, reserved
 from flows.severity import ALERTABLE
+
+# A button payload starts with its step id: these kinds are no step id or choice value (flows.payloads).
+_RESERVED = ", ".join(f"{kind}:" for kind in sorted(RESERVED))
 
 _FLOW_KEYS = frozenset(
     {
@@ -167,6 +171,8 @@ class _Reader:
     def choice(self, value: object, key: str) -> Choice:
         raw = self.mapping(value, key, _CHOICE_KEYS)
         choice_value = self.string(raw.get("value"), f"{key}.value")
+        if reserved(choice_value):
+            self.fail(f"{key}.value", f"{choice_value!r} is reserved for the bot's own buttons ({_RESERVED})")
         synonyms: dict[str, tuple[str, ...]] = {}
         per_locale = self.mapping(raw.get("synonyms", {}), f"{key}.synonyms", frozenset(LOCALES))
         for locale, words in per_locale.items():
@@ -179,6 +185,8 @@ class _Reader:
         step_id = self.string(raw.get("id"), f"{key}.id")
         if not _ID.match(step_id) or step_id == END:
             self.fail(f"{key}.id", f"{step_id!r} must be lower_snake_case and not {END!r}")
+        if reserved(step_id):
+            self.fail(f"{key}.id", f"{step_id!r} is reserved for the bot's own buttons ({_RESERVED})")
         type_name = self.string(raw.get("type"), f"{key}.type")
         if type_name not in set(StepType):
             self.fail(f"{key}.type", f"unknown step type {type_name!r} (use {', '.join(StepType)})")

@@ -11,6 +11,7 @@ rates may apply", STOP, HELP), elsewhere only how to stop, since no carrier char
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from flows.engine import SKIP, Option, Question, Say
@@ -54,13 +55,18 @@ def _keyboard(question: Question) -> tuple[tuple[Option, ...], ...]:
     return rows + ((skips,) if skips else ())
 
 
+def numbered(labels: Iterable[str]) -> list[str]:
+    """Options as a channel without buttons shows them: `1) label`, one a line (a reply of 1 picks it)."""
+    return [f"{number}) {label}" for number, label in enumerate(labels, start=1)]
+
+
 def _sms_lines(question: Question) -> list[str]:
     answers = [option for option in question.options if option.payload != SKIP]
     lines = [question.text]
     if question.kind is StepType.SCALE and answers:
         lines.append(ui("reply_range", question.locale, lo=answers[0].payload, hi=answers[-1].payload))
     elif answers:
-        lines.extend(f"{number}) {option.label}" for number, option in enumerate(answers, start=1))
+        lines.extend(numbered(option.label for option in answers))
     if len(answers) != len(question.options):
         lines.append(ui("reply_skip", question.locale))
     return lines

@@ -1,11 +1,18 @@
-"""The channel seam: transport-neutral messages and the `Channel` interface every adapter implements."""
+"""The channel contract: transport-neutral messages and the `Channel` every adapter implements.
+
+A channel has opsdroid's connector shape: `start` (connect), `listen` (hand every inbound message to a
+receiver, the pipeline), `send` (one outbound message, never raising for a provider's refusal: a `Failed`
+of one `FailureKind` instead) and `close`. `tests/bot/channels/test_contract.py` runs one test class
+over every channel; a new channel joins that class.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,19 +53,42 @@ class Sent:
     provider_id: str | None
 
 
+class FailureKind(StrEnum):
+    """What a failed send means for the outbox: the one decision every adapter maps its errors to."""
+
+    TRANSIENT = "transient"  # try again later (rate limit, outage, network, a fixable misconfiguration)
+    REFUSED = "refused"  # this message never goes (too long, malformed); the address itself is fine
+    UNREACHABLE = "unreachable"  # the chat or number is gone: blocked bot, invalid or landline number
+    OPTED_OUT = "opted_out"  # the person stopped messages at the provider (Twilio 21610)
+
+    @property
+    def permanent(self) -> bool:
+        """Never retried."""
+        return self is not FailureKind.TRANSIENT
+
+    @property
+    def loses_contact(self) -> bool:
+        """The identity is marked lost and the care team told."""
+        return self in (FailureKind.UNREACHABLE, FailureKind.OPTED_OUT)
+
+
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """A refused or failed send. `permanent` failures are never retried."""
+    """A refused or failed send; `kind` decides retrying, `code` is the provider's own (for the record)."""
 
     reason: str
-    permanent: bool
+    kind: FailureKind
     code: str | None = None
     retry_after: float | None = None
-    unreachable: bool = False
-    opted_out: bool = False
+
+    @property
+    def permanent(self) -> bool:
+        return self.kind.permanent
 
 
 SendResult = Sent | Failed
+
+Receive = Callable[[Inbound], Awaitable[object]]
 
 
 class Channel(ABC):
@@ -67,6 +97,24 @@ class Channel(ABC):
     name: str
     has_buttons: bool = False
     limiter: RateLimiter | None = None
+    _receive: Receive | None = None
+
+    async def start(self) -> None:  # noqa: B027  (optional hook; a channel without a connection)
+        """Connect before the first send or inbound message (open sessions, check credentials)."""
+
+    def listen(self, receive: Receive) -> None:
+        """Hand every inbound message to `receive` (the pipeline) from now on."""
+        self._receive = receive
+
+    @property
+    def listening(self) -> bool:
+        return self._receive is not None
+
+    async def deliver(self, inbound: Inbound) -> object:
+        """Hand one inbound message to the receiver `listen` was given."""
+        if self._receive is None:
+            raise RuntimeError(f"{type(self).__name__}.listen() was not called: nothing receives messages")
+        return await self._receive(inbound)
 
     @abstractmethod
     async def send(self, message: OutboundMessage) -> SendResult:

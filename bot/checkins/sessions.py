@@ -17,6 +17,7 @@ from bot.people.enrolment import FLOW_FOR_ROLE, UserError
 from flows import engine
 from flows.engine import Question, Say, SessionState
 from flows.model import Audience, Flow
+from flows.payloads import answer_payload
 from flows.render import render
 from storage.models import (
     AuditAction,
@@ -32,7 +33,6 @@ from storage.repo import active_session, audit, reachable_identity
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_SEPARATOR = ":"
 
 _AUDIENCE: dict[str, str] = {Audience.PIR: "people in recovery", Audience.FAMILY: "family members"}
 _ROLE: dict[str, str] = {
@@ -62,16 +62,6 @@ def flow_for(content: Content, person: Person, flow_id: str) -> Flow:
     )
 
 
-def button_payload(step_id: str, value: str) -> str:
-    """Buttons carry their step so a press on an old question is recognised as stale."""
-    return f"{step_id}{PAYLOAD_SEPARATOR}{value}"
-
-
-def split_payload(payload: str) -> tuple[str, str] | None:
-    step_id, sep, value = payload.partition(PAYLOAD_SEPARATOR)
-    return (step_id, value) if sep else None
-
-
 async def queue_outputs(
     s: AsyncSession,
     identity: ChannelIdentity,
@@ -88,7 +78,7 @@ async def queue_outputs(
         rows: tuple[tuple[Button, ...], ...] = ()
         if isinstance(item, Question):
             rows = tuple(
-                tuple(Button(opt.label, button_payload(item.step_id, opt.payload)) for opt in row)
+                tuple(Button(opt.label, answer_payload(item.step_id, opt.payload)) for opt in row)
                 for row in rendered.buttons
             )
         if queue_message(s, identity, rendered.text, kind, now, rows) is not None:

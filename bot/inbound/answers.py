@@ -9,13 +9,14 @@ from sqlmodel import col, select
 from bot.alerts.raising import Signal
 from bot.checkins.history import TREND_STEPS
 from bot.checkins.onboarding import ONBOARDING, apply_onboarding
-from bot.checkins.sessions import queue_outputs, split_payload
+from bot.checkins.sessions import queue_outputs
 from bot.inbound.relay import Relaying
 from bot.inbound.turn import Turn
 from flows import engine
 from flows.engine import Flagged, FreeText, GaveUp, Halted, Reasked, SessionState, Sprint
 from flows.model import Flow, StepType
 from flows.parsing import reads_as_message
+from flows.payloads import split_answer
 from flows.severity import Severity
 from storage.appends import appends
 from storage.models import Alert, AlertStatus, AuditAction, FlowSession, MessageKind, SessionStatus, score_of
@@ -38,7 +39,7 @@ class Answers(Relaying):
         state = SessionState.from_json(session.state)
         value: str | None = None
         if inbound.payload is not None:
-            parts = split_payload(inbound.payload)
+            parts = split_answer(inbound.payload)
             if parts is None or parts[0] != state.step_id:
                 await self._stale_button(turn, session, state)
                 return

@@ -23,7 +23,7 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.channels.base import Button, Channel, Failed, OutboundMessage, SendResult, Sent
+from bot.channels.base import Button, Channel, Failed, FailureKind, OutboundMessage, SendResult, Sent
 from bot.channels.ratelimit import RateLimiter
 from bot.clock import Clock
 from bot.outbox.delivery import advance_status_sql
@@ -216,7 +216,7 @@ class OutboxSender:
             sent += 1
             # Recorded before anything else is sent: unrecorded, it would be sent again after a crash.
             await asyncio.shield(self._record([(row, result)]))
-            if isinstance(result, Failed) and result.opted_out:
+            if isinstance(result, Failed) and result.kind is FailureKind.OPTED_OUT:
                 break  # nothing more to that address: the next fetch withholds the rest
             if self._urgent.is_set() or time.monotonic() - began > BATCH_SECONDS:
                 break
@@ -232,7 +232,7 @@ class OutboxSender:
             return await channel.send(out)
         except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
             log.exception("channel %s raised while sending outbox row %s", row.channel, row.id)
-            return Failed(reason=f"adapter error: {exc!r}", permanent=False)
+            return Failed(f"adapter error: {exc!r}", FailureKind.TRANSIENT)
 
     async def _record(self, results: Sequence[tuple[_Due, SendResult]]) -> None:
         """One transaction for the results of many sends."""
@@ -277,11 +277,12 @@ class OutboxSender:
             message.status = MessageStatus.FAILED
             await s.delete(row)
             ident = await identity_for(s, row.channel, row.address)
-            if ident is not None and (result.opted_out or result.unreachable):
+            if ident is not None and result.kind.loses_contact:
                 # The provider knows of a STOP we never saw (Twilio 21610), or the chat or number is gone.
-                lost = mark_lost(s, ident, now, opted_out=result.opted_out, code=result.code, source="send")
+                opted_out = result.kind is FailureKind.OPTED_OUT
+                lost = mark_lost(s, ident, now, opted_out=opted_out, code=result.code, source="send")
                 if lost and self._on_lost is not None:
-                    await self._on_lost(s, ident, now, result.opted_out)
+                    await self._on_lost(s, ident, now, opted_out)
             audit(
                 s,
                 now,

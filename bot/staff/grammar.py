@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flows.numbers import parse_id
-
-ALERT_PAYLOAD = "alert:"
+from flows.payloads import alert_action, alert_payload
 
 
 def alert_number(word: str) -> int | None:
@@ -17,11 +16,11 @@ def alert_number(word: str) -> int | None:
 
 
 def ack_payload(alert_id: int) -> str:
-    return f"{ALERT_PAYLOAD}ack:{alert_id}"
+    return alert_payload("ack", alert_id)
 
 
 def done_payload(alert_id: int) -> str:
-    return f"{ALERT_PAYLOAD}done:{alert_id}"
+    return alert_payload("done", alert_id)
 
 
 class Verb(StrEnum):
@@ -37,6 +36,9 @@ class Verb(StrEnum):
     MORE = "more"
     COMMANDS = "commands"
 
+
+MENU: tuple[Verb, ...] = tuple(Verb)
+"""The commands a staff member's chat menu lists (Telegram `setMyCommands`): every verb, by its word."""
 
 _WORDS: dict[str, Verb] = {
     **{verb.value: verb for verb in Verb},
@@ -77,8 +79,9 @@ class Command:
 
 def parse(text: str, payload: str | None = None) -> Command:
     """Read a staff message as a command."""
-    if payload is not None and payload.startswith(ALERT_PAYLOAD):
-        action, _, alert_id = payload.removeprefix(ALERT_PAYLOAD).partition(":")
+    pressed = alert_action(payload)
+    if pressed is not None:
+        action, alert_id = pressed
         verb = {"ack": Verb.ACK, "done": Verb.DONE}.get(action)
         return Command(verb, alert_id, button=True)
     body = text.strip()
@@ -95,7 +98,7 @@ def looks_like_command(text: str, payload: str | None) -> bool:
     That is an alert button, a `/command`, or an upper-case command word with the command's arguments.
     """
     if payload is not None:
-        return payload.startswith(ALERT_PAYLOAD)
+        return alert_action(payload) is not None
     words = text.split()
     if not words:
         return False

@@ -252,6 +252,29 @@ def test_in_condition_must_name_real_choices(tmp_path: Path) -> None:
         load_flow(_write(tmp_path, data))
 
 
+def test_a_step_id_or_choice_value_may_not_use_a_reserved_payload_kind(tmp_path: Path) -> None:
+    # A flow button carries `<step id>:<value>`; a step called `alert` would send `alert:...`, which the
+    # bot reads as a press on an alert's Acknowledge / Resolve buttons (`flows.payloads`).
+    data = _minimal()
+    data["steps"][0]["id"] = "alert"
+    with pytest.raises(FlowError, match=r"broken\.yaml: steps\[0\]\.id: 'alert' is reserved .*alert:"):
+        load_flow(_write(tmp_path, data))
+    data = _minimal()
+    data["steps"][1] = {
+        "id": "feel",
+        "type": "choice",
+        "prompt": {"en": "How?"},
+        "choices": [
+            {"value": "good", "label": {"en": "Good"}},
+            {"value": "alert:ack:1", "label": {"en": "?"}},
+        ],
+    }
+    with pytest.raises(FlowError, match=r"steps\[1\]\.choices\[1\]\.value: 'alert:ack:1' is reserved"):
+        load_flow(_write(tmp_path, data))
+    data["steps"][1]["choices"][1]["value"] = "alerted"  # only the kind itself is reserved
+    assert load_flow(_write(tmp_path, data)).step("feel").choices[1].value == "alerted"
+
+
 def test_unquoted_time_value_is_refused(tmp_path: Path) -> None:
     # YAML 1.1 reads a bare 12:00 as the number 720; a silently wrong check-in time is worse than an error.
     data = _minimal()

@@ -17,9 +17,10 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent, split_text
+from bot.channels.base import Channel, Failed, FailureKind, OutboundMessage, SendResult, Sent, split_text
 from bot.channels.ratelimit import RateLimiter
 from config.settings import Settings
+from flows.render import numbered
 from flows.sms_text import fit_sms, segment_info
 
 log = logging.getLogger(__name__)
@@ -105,14 +106,14 @@ def failure(exc: TwilioRestException | TwilioServiceException) -> Failed:
     message = getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "")
     reason = f"twilio {status} error {code}: {message}".strip()
     if code == OPTED_OUT:
-        return Failed(reason, permanent=True, code=str(code), opted_out=True)
+        return Failed(reason, FailureKind.OPTED_OUT, code=str(code))
     if code in UNREACHABLE:
-        return Failed(reason, permanent=True, code=str(code), unreachable=True)
+        return Failed(reason, FailureKind.UNREACHABLE, code=str(code))
     if status == 429 or status >= 500 or code in (TOO_MANY_REQUESTS, AUTHENTICATION):
-        return Failed(reason, permanent=False, code=str(code))
+        return Failed(reason, FailureKind.TRANSIENT, code=str(code))
     if 400 <= status < 500:
-        return Failed(reason, permanent=True, code=str(code))
-    return Failed(reason, permanent=False, code=str(code))
+        return Failed(reason, FailureKind.REFUSED, code=str(code))
+    return Failed(reason, FailureKind.TRANSIENT, code=str(code))
 
 
 class SmsChannel(Channel):
@@ -172,7 +173,10 @@ class SmsChannel(Channel):
         the message; the provider id is the last piece's. If a later piece fails, the whole message is
         retried: a repeated part beats a lost one.
         """
-        body = fit_sms(message.text)
+        text = message.text
+        if message.buttons:  # a sender that ignored `has_buttons`: the options are still shown
+            text = "\n".join([text, *numbered(b.label for row in message.buttons for b in row)])
+        body = fit_sms(text)
         info = segment_info(body)
         log.debug("sms to message %s: %s, %d segment(s)", message.message_id, info.encoding, info.segments)
         kwargs: dict[str, Any] = {"to": message.address}
@@ -193,7 +197,7 @@ class SmsChannel(Channel):
         except (TwilioRestException, TwilioServiceException) as exc:
             return failure(exc)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return Failed(f"network error talking to Twilio: {exc!r}", permanent=False)
+            return Failed(f"network error talking to Twilio: {exc!r}", FailureKind.TRANSIENT, code="network")
         return Sent(provider_id=provider_id(str(created.sid)))
 
     async def close(self) -> None:

@@ -67,6 +67,9 @@ class SmsWebhooks:
         self._public_url = (app.settings.public_url or "").rstrip("/") or None
 
     def register(self, web_app: web.Application) -> None:
+        sms = self._app.channels.get(ChannelName.SMS)
+        if sms is not None and not sms.listening:
+            sms.listen(self._app.pipeline.handle)
         web_app.router.add_post("/sms/inbound", self.inbound)
         web_app.router.add_post("/sms/status", self.status)
 
@@ -105,7 +108,9 @@ class SmsWebhooks:
         if missing or sid is None or sender is None:
             log.warning("bad inbound SMS webhook: missing %s", ", ".join(missing))
             raise web.HTTPBadRequest(text=f"missing {', '.join(missing)}")
-        await self._app.pipeline.handle(
+        sms = self._app.channels.get(ChannelName.SMS)
+        receive = sms.deliver if sms is not None and sms.listening else self._app.pipeline.handle
+        await receive(
             Inbound(
                 channel=ChannelName.SMS,
                 address=_address(sender),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -33,6 +33,7 @@ from bot.channels.base import (
     Button,
     Channel,
     Failed,
+    FailureKind,
     Inbound,
     OutboundMessage,
     SendResult,
@@ -41,10 +42,9 @@ from bot.channels.base import (
 )
 from bot.channels.ratelimit import RateLimiter
 from bot.clock import Clock
+from flows.payloads import ALERT
 
 log = logging.getLogger(__name__)
-
-Receive = Callable[[Inbound], Awaitable[object]]
 
 CHANNEL = "telegram"
 # Telegram allows about 30 messages/s per bot and 1 message/s per chat.
@@ -64,7 +64,7 @@ class FlowAnswer(CallbackData, prefix="a"):
     value: str
 
 
-class AlertAction(CallbackData, prefix="alert"):
+class AlertAction(CallbackData, prefix=ALERT):
     """Acknowledge / resolve buttons on alerts to staff; the payload is `alert:<action>:<id>`."""
 
     action: str
@@ -83,7 +83,7 @@ def callback_data(payload: str) -> str | None:
     kind, _, rest = payload.partition(":")
     action, _, alert_id = rest.partition(":")
     try:
-        if kind == "alert" and alert_id.isdigit():
+        if kind == ALERT and alert_id.isdigit():
             packed = AlertAction(action=action, alert_id=int(alert_id)).pack()
         elif rest and ":" not in rest:
             packed = FlowAnswer(step=kind, value=rest).pack()
@@ -117,22 +117,22 @@ def _chat_id(address: str) -> int | str:
 def failure(exc: Exception) -> Failed:
     """What a failed Bot API call means for the outbox: wait, retry, or never again."""
     if isinstance(exc, TelegramRetryAfter):
-        return Failed(exc.message, permanent=False, code="429", retry_after=float(exc.retry_after))
+        return Failed(exc.message, FailureKind.TRANSIENT, code="429", retry_after=float(exc.retry_after))
     if isinstance(exc, TelegramForbiddenError):  # blocked the bot, deactivated, never pressed Start
-        return Failed(exc.message, permanent=True, code="403", unreachable=True)
+        return Failed(exc.message, FailureKind.UNREACHABLE, code="403")
     if isinstance(exc, TelegramMigrateToChat):
-        return Failed(exc.message, permanent=True, code="migrated", unreachable=True)
+        return Failed(exc.message, FailureKind.UNREACHABLE, code="migrated")
     if isinstance(exc, TelegramBadRequest):
-        unreachable = "chat not found" in exc.message.lower() or "user not found" in exc.message.lower()
-        return Failed(exc.message, permanent=True, code="400", unreachable=unreachable)
+        gone = "chat not found" in exc.message.lower() or "user not found" in exc.message.lower()
+        return Failed(exc.message, FailureKind.UNREACHABLE if gone else FailureKind.REFUSED, code="400")
     if isinstance(exc, TelegramNetworkError):
-        return Failed(exc.message, permanent=False, code="network")
+        return Failed(exc.message, FailureKind.TRANSIENT, code="network")
     if isinstance(exc, TelegramServerError):
-        return Failed(exc.message, permanent=False, code="5xx")
+        return Failed(exc.message, FailureKind.TRANSIENT, code="5xx")
     if isinstance(exc, TelegramAPIError):  # bad token, wrong API URL, conflict: fix and it goes out
         log.error("Telegram refused a send (%s): %s", type(exc).__name__, exc.message)
-        return Failed(exc.message, permanent=False, code=type(exc).__name__)
-    return Failed(f"{type(exc).__name__}: {exc}", permanent=False, code="client")
+        return Failed(exc.message, FailureKind.TRANSIENT, code=type(exc).__name__)
+    return Failed(f"{type(exc).__name__}: {exc}", FailureKind.TRANSIENT, code="client")
 
 
 class TelegramChannel(Channel):
@@ -145,13 +145,8 @@ class TelegramChannel(Channel):
         self.bot = bot
         self.limiter = limiter or RateLimiter(GLOBAL_PER_SECOND, PER_CHAT_GAP_SECONDS)
         self._clock = clock
-        self._receive: Receive | None = None
         self.dispatcher = Dispatcher(name="peerline")
         self.dispatcher.include_router(self._router())
-
-    def listen(self, receive: Receive) -> None:
-        """Hand every inbound update to `receive` (the pipeline) from now on."""
-        self._receive = receive
 
     # -- outbound ---------------------------------------------------------------------------------
 
@@ -192,9 +187,7 @@ class TelegramChannel(Channel):
         return router
 
     async def _deliver(self, chat_id: int, text: str, payload: str | None, update: Update) -> None:
-        if self._receive is None:
-            raise RuntimeError("TelegramChannel.listen() was not called: nothing receives updates")
-        await self._receive(
+        await self.deliver(
             Inbound(
                 channel=CHANNEL,
                 address=str(chat_id),

@@ -29,6 +29,7 @@ from sqlmodel import col, select
 
 from bot.channels.telegram.adapter import CHANNEL, TelegramChannel
 from bot.errors import UserError
+from bot.staff.grammar import MENU
 from config.settings import Settings, SettingsError
 from storage.models import ChannelIdentity, Person, Role
 
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _EVERYONE = ("start", "stop", "help")
-_STAFF = ("ack", "done", "more", "caseload", "history", "reply", "note", "pause", "resume", "commands")
+_STAFF = tuple(verb.value for verb in MENU)  # from the command grammar, so a new command is in the menu
 _LOCALES = ("en", "es")
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
-from bot.channels.base import Failed, OutboundMessage, Sent
+from bot.channels.base import Failed, FailureKind, OutboundMessage, Sent
 from bot.channels.ratelimit import RateLimiter
 from bot.channels.sms.adapter import TWILIO_API, RebasedHttpClient, SmsChannel
 from bot.clock import ManualClock
@@ -100,13 +100,13 @@ async def test_the_body_is_fitted_to_gsm7_before_it_goes_out(channel: SmsChannel
 @pytest.mark.parametrize(
     ("code", "status", "expected"),
     [
-        (21610, None, Failed("", permanent=True, code="21610", opted_out=True)),
-        (21211, None, Failed("", permanent=True, code="21211", unreachable=True)),
-        (21614, None, Failed("", permanent=True, code="21614", unreachable=True)),
-        (20429, 429, Failed("", permanent=False, code="20429")),
-        (20500, 500, Failed("", permanent=False, code="20500")),
-        (20003, 401, Failed("", permanent=False, code="20003")),
-        (21620, 400, Failed("", permanent=True, code="21620")),
+        (21610, None, Failed("", FailureKind.OPTED_OUT, code="21610")),
+        (21211, None, Failed("", FailureKind.UNREACHABLE, code="21211")),
+        (21614, None, Failed("", FailureKind.UNREACHABLE, code="21614")),
+        (20429, 429, Failed("", FailureKind.TRANSIENT, code="20429")),
+        (20500, 500, Failed("", FailureKind.TRANSIENT, code="20500")),
+        (20003, 401, Failed("", FailureKind.TRANSIENT, code="20003")),
+        (21620, 400, Failed("", FailureKind.REFUSED, code="21620")),
     ],
 )
 async def test_twilio_refusals_become_failures_the_outbox_understands(
@@ -115,12 +115,7 @@ async def test_twilio_refusals_become_failures_the_outbox_understands(
     twilio.fail_next(code, status=status)
     result = await channel.send(_out())
     assert isinstance(result, Failed)
-    assert (result.permanent, result.code, result.opted_out, result.unreachable) == (
-        expected.permanent,
-        expected.code,
-        expected.opted_out,
-        expected.unreachable,
-    )
+    assert (result.kind, result.code) == (expected.kind, expected.code)
     assert str(code) in result.reason
 
 
@@ -136,7 +131,7 @@ async def test_a_network_error_is_transient() -> None:
     finally:
         await sms.close()
     assert isinstance(result, Failed)
-    assert not result.permanent and "network" in result.reason
+    assert result.kind is FailureKind.TRANSIENT and "network" in result.reason
 
 
 def test_only_the_twilio_api_host_is_rebased() -> None:

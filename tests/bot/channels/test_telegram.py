@@ -33,7 +33,7 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.app import App
-from bot.channels.base import Button, Failed, Inbound, OutboundMessage, Sent
+from bot.channels.base import Button, Failed, FailureKind, Inbound, OutboundMessage, Sent
 from bot.channels.ratelimit import RateLimiter
 from bot.channels.telegram.adapter import TelegramChannel, build_bot, callback_data
 from bot.channels.telegram.runtime import Mode, TelegramRunner, telegram_mode, telegram_of
@@ -45,6 +45,7 @@ from bot.outbox.sender import OutboxSender
 from bot.people.enrolment import add_person, assign, resolve
 from bot.people.invites import create_invite
 from bot.server import make_web_app
+from bot.staff.grammar import Verb
 from config.settings import Settings, SettingsError
 from storage.db import MIGRATIONS_DIR, Database
 from storage.models import (
@@ -203,12 +204,12 @@ async def test_a_long_message_relayed_to_a_peer_arrives_whole(tg: App, fake: Fak
             429,
             "Too Many Requests: retry after 3",
             3,
-            Failed("", permanent=False, code="429", retry_after=3.0),
+            Failed("", FailureKind.TRANSIENT, code="429", retry_after=3.0),
         ),
-        (403, BLOCKED, None, Failed("", permanent=True, code="403", unreachable=True)),
-        (400, CHAT_NOT_FOUND, None, Failed("", permanent=True, code="400", unreachable=True)),
-        (400, "Bad Request: message is too long", None, Failed("", permanent=True, code="400")),
-        (502, "Bad Gateway", None, Failed("", permanent=False, code="5xx")),
+        (403, BLOCKED, None, Failed("", FailureKind.UNREACHABLE, code="403")),
+        (400, CHAT_NOT_FOUND, None, Failed("", FailureKind.UNREACHABLE, code="400")),
+        (400, "Bad Request: message is too long", None, Failed("", FailureKind.REFUSED, code="400")),
+        (502, "Bad Gateway", None, Failed("", FailureKind.TRANSIENT, code="5xx")),
     ],
 )
 async def test_send_failures_tell_the_sender_what_to_do(
@@ -223,11 +224,10 @@ async def test_send_failures_tell_the_sender_what_to_do(
     result = await telegram.send(OutboundMessage(1, "telegram", ALEX, "hello"))
     assert isinstance(result, Failed)
     assert description in result.reason
-    assert (result.permanent, result.code, result.retry_after, result.unreachable) == (
-        expected.permanent,
+    assert (result.kind, result.code, result.retry_after) == (
+        expected.kind,
         expected.code,
         expected.retry_after,
-        expected.unreachable,
     )
 
 
@@ -239,7 +239,7 @@ async def test_network_errors_are_transient(clock: ManualClock, fake: FakeTelegr
     finally:
         await channel.close()
     assert isinstance(result, Failed)
-    assert (result.permanent, result.code) == (False, "network")
+    assert (result.kind, result.code) == (FailureKind.TRANSIENT, "network")
 
 
 # -- a check-in over long polling ------------------------------------------------------------------
@@ -527,7 +527,10 @@ async def test_command_menus_per_role(tg: App, fake: FakeTelegram) -> None:
 
     assert names(scope_key()) == ["start", "stop", "help"]
     assert fake.commands[scope_key(None, "es")][1]["description"] == "Dejar de recibir mensajes"
-    assert names(scope_key({"type": "chat", "chat_id": int(SAM)}))[:2] == ["ack", "done"]
+    staff_menu = names(scope_key({"type": "chat", "chat_id": int(SAM)}))
+    # Built from the command grammar: every staff command is listed (DIGEST was missing once).
+    assert staff_menu[:2] == ["ack", "done"] and "digest" in staff_menu
+    assert set(staff_menu) == {verb.value for verb in Verb}
     assert scope_key({"type": "chat", "chat_id": int(ALEX)}) not in fake.commands
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import App
-from bot.channels.base import Channel, Failed, OutboundMessage, SendResult, Sent
+from bot.channels.base import Channel, Failed, FailureKind, OutboundMessage, SendResult, Sent
 from bot.clock import ManualClock
 from bot.outbox.queue import queue_message
 from bot.outbox.sender import OutboxSender, RetryPolicy
@@ -66,7 +66,7 @@ async def test_transient_failures_retry_with_backoff(app: App, clock: ManualCloc
     ident = await _identity(app)
     await _queue(app, ident, "hello", MessageKind.CHECKIN)
     channel = ScriptedChannel(
-        [Failed("timeout", permanent=False), Failed("429", permanent=False, retry_after=30)]
+        [Failed("timeout", FailureKind.TRANSIENT), Failed("429", FailureKind.TRANSIENT, retry_after=30)]
     )
     sender = OutboxSender(app.db, {"console": channel}, clock, retry=RetryPolicy(base_seconds=2))
     assert await sender.drain() == 1  # fails, retry in 2 s
@@ -86,9 +86,7 @@ async def test_transient_failures_retry_with_backoff(app: App, clock: ManualCloc
 async def test_permanent_failure_is_never_retried_and_marks_identity(app: App, clock: ManualClock) -> None:
     ident = await _identity(app)
     await _queue(app, ident, "hello", MessageKind.CHECKIN)
-    channel = ScriptedChannel(
-        [Failed("bot was blocked by the user", permanent=True, code="403", unreachable=True)]
-    )
+    channel = ScriptedChannel([Failed("bot was blocked by the user", FailureKind.UNREACHABLE, code="403")])
     sender = OutboxSender(app.db, {"console": channel}, clock)
     assert await sender.drain() == 1
     clock.advance(timedelta(days=1))
@@ -106,7 +104,7 @@ async def test_permanent_failure_is_never_retried_and_marks_identity(app: App, c
 async def test_gives_up_after_max_attempts(app: App, clock: ManualClock) -> None:
     ident = await _identity(app)
     await _queue(app, ident, "hello", MessageKind.CHECKIN)
-    channel = ScriptedChannel([Failed("down", permanent=False)] * 3)
+    channel = ScriptedChannel([Failed("down", FailureKind.TRANSIENT)] * 3)
     sender = OutboxSender(
         app.db, {"console": channel}, clock, retry=RetryPolicy(base_seconds=1, max_attempts=3)
     )
