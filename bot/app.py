@@ -89,6 +89,13 @@ class App:
         )
 
     @property
+    def staff_menu(self) -> tuple[str, ...]:
+        """The staff commands a chat menu lists (Telegram's), from the command grammar."""
+        from bot.staff.grammar import MENU  # noqa: PLC0415  (commands that read nothing skip it)
+
+        return tuple(verb.value for verb in MENU)
+
+    @property
     def buttons(self) -> Mapping[str, bool]:
         """Which channels can show buttons; looked up live so channels added later count."""
         return _ButtonView(self.channels)

@@ -29,7 +29,6 @@ from sqlmodel import col, select
 
 from bot.channels.telegram.adapter import CHANNEL, TelegramChannel
 from bot.errors import UserError
-from bot.staff.grammar import MENU
 from config.settings import Settings, SettingsError
 from storage.models import ChannelIdentity, Person, Role
 
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _EVERYONE = ("start", "stop", "help")
-_STAFF = tuple(verb.value for verb in MENU)  # from the command grammar, so a new command is in the menu
 _LOCALES = ("en", "es")
 
 
@@ -261,8 +259,9 @@ async def register_commands(app: App, channel: TelegramChannel) -> None:
     for address, locale in staff:
         chat_id: int | str = int(address) if address.lstrip("-").isdigit() else address
         try:
+            # The staff menu comes from the command grammar (`App.staff_menu`): a new command is listed.
             await bot.set_my_commands(
-                _commands(app, _STAFF, locale), scope=BotCommandScopeChat(chat_id=chat_id)
+                _commands(app, app.staff_menu, locale), scope=BotCommandScopeChat(chat_id=chat_id)
             )
         except (TelegramBadRequest, TelegramForbiddenError) as exc:  # one odd chat must not stop start-up
             # The chat id is a person's identity (42 CFR Part 2): never in the log.
