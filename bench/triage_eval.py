@@ -13,6 +13,8 @@ written on 2026-12-02 by a helper who never saw the lexicon, the concepts, the c
 before the tuning round that followed it (1,255 more corpus rows, concept rules tuned on the train
 split only); it was measured, aggregates only, once before that round and once after it, and no one
 has read which of its texts pass or fail.
+Set E (339 texts) was written on 2026-12-02 the same way, by another helper, before the next tuning
+round; it leans to critical (192 critical, 65 high, 82 none) because it was cut short at its deadline.
 
 For each set, four graders: the lexicon alone (the phrase lists), the rules (lexicon + concepts),
 the model alone (its own thresholds), and the whole triage (what the bot does). Figures:
@@ -48,6 +50,7 @@ BLIND = {
     "triage_blind_long.jsonl": "0bb7da0581e2613ed2ddab4466030f9327d3960565999393f372067ee3f31428",
     "triage_blind_c.jsonl": "1f9b6d67743866774129a15d500a2b57140f0f4c2cd5b9e433b9d40959788abd",
     "triage_blind_d.jsonl": "b833f361c29d02d48100550126812fbc05647b9c9e5bcd397666ee0721feabb6",
+    "triage_blind_e.jsonl": "1b3884b8577bd8d244560c582d6ccc16248ce355ba13c96f77e197b72ef5ae98",
 }
 
 
