@@ -212,12 +212,12 @@ def _insert_sessions(sync: Session, rows: list[dict[str, Any]]) -> list[int]:
     return [new_id for new_id in result.scalars() if new_id is not None]
 
 
-async def _record(app: App, s: AsyncSession, step: _Step, now: datetime, report: TickReport) -> None:
-    """Append one schedule's audit events and messages, in the order starting it alone would."""
-    person, plan, flow_id = step.person, step.plan, step.schedule.flow_id
+def account(s: AsyncSession, now: datetime, person_id: int | None, plan: DuePlan, report: TickReport) -> bool:
+    """Count and audit what a plan says besides starting (skipped, missed while down, deferred to the end
+    of quiet hours); True when the check-in is to start now. One place for both paths of the tick."""
     if plan.outcome == "inactive":
         report.skipped += 1
-        return
+        return False
     if plan.missed:
         report.missed += plan.missed
         assert plan.oldest is not None
@@ -226,14 +226,22 @@ async def _record(app: App, s: AsyncSession, step: _Step, now: datetime, report:
             now,
             "scheduler",
             AuditAction.CHECKIN_MISSED_DOWNTIME,
-            person.id,
+            person_id,
             due=plan.oldest.isoformat(),
             count=plan.missed,
         )
     if plan.outcome == "late":
-        return
-    if plan.outcome == "deferred":
+        return False
+    if plan.outcome == "deferred":  # nothing scheduled goes out in quiet hours: held to their end
         report.deferred += 1
+        return False
+    return True
+
+
+async def _record(app: App, s: AsyncSession, step: _Step, now: datetime, report: TickReport) -> None:
+    """Append one schedule's audit events and messages, in the order starting it alone would."""
+    person, plan, flow_id = step.person, step.plan, step.schedule.flow_id
+    if not account(s, now, person.id, plan, report):
         return
     if step.result == "wrong_audience":
         audit(

@@ -20,7 +20,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.alerts.lifecycle import Escalation
 from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, start_checkin
-from bot.checkins.starting import plan_due, start_due
+from bot.checkins.starting import account, plan_due, start_due
 from bot.local_time import in_quiet_hours
 from storage.models import (
     Alert,
@@ -144,25 +144,7 @@ async def _due_checkin(
     grace = timedelta(minutes=app.settings.catch_up_grace_minutes)
     plan = plan_due(schedule, person, now, app.settings.quiet_window, grace)
     schedule.next_due_at = plan.next_due_at
-    if plan.outcome == "inactive":
-        report.skipped += 1
-        return
-    if plan.missed:
-        report.missed += plan.missed
-        assert plan.oldest is not None
-        audit(
-            s,
-            now,
-            "scheduler",
-            AuditAction.CHECKIN_MISSED_DOWNTIME,
-            person.id,
-            due=plan.oldest.isoformat(),
-            count=plan.missed,
-        )
-    if plan.outcome == "late":
-        return
-    if plan.outcome == "deferred":  # nothing scheduled goes out in quiet hours: held to their end
-        report.deferred += 1
+    if not account(s, now, person.id, plan, report):
         return
     day = plan.day
     if await _already_sent(s, person.id, schedule.flow_id, day):
