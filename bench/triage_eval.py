@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     triage = Triage.load(CONFIG_DIR)
     load_s = time.perf_counter() - started
-    rules = Triage(triage.lexicons, triage.thresholds, triage.concepts)
+    rules = Triage(triage.lexicons, triage.concepts)
     lexicon = Triage(triage.lexicons)
     model = triage.model
     assert model is not None, "config/triage/model.json is missing: run peerline triage train"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from itertools import product
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import yaml
 
@@ -28,10 +28,6 @@ from flows.concepts import DROP, POSSIBLE, ConceptError, ConceptSet
 from flows.severity import Severity, max_severity
 from flows.textfold import OffsetMap, emoji_stage, fold_char, normalize, normalize_with
 from flows.triage_model import ModelError, ModelScore, TriageModel
-
-if TYPE_CHECKING:
-    from flows.trends import TrendThresholds
-
 
 __all__ = [  # normalize and ModelScore are re-exported: the lexicon's view of a text, the model's score
     "NO_FLAGS",
@@ -863,14 +859,12 @@ class Triage:
     def __init__(
         self,
         lexicons: Mapping[str, Lexicon],
-        thresholds: TrendThresholds | None = None,
         concepts: ConceptSet | None = None,
         model: Scorer | None = None,
     ) -> None:
         if not lexicons:
             raise LexiconError("no triage lexicons configured")
         self.lexicons = dict(lexicons)
-        self.thresholds = thresholds
         self.concepts = concepts if concepts is not None else ConceptSet({})
         self.model = model
         self._emoji = emoji_stage(self.concepts.emoji)
@@ -883,10 +877,8 @@ class Triage:
 
     @classmethod
     def load(cls, config_dir: Path, *, use_model: bool = True) -> Triage:
-        """Read `config_dir/triage/<lang>.yaml` for every language, `trends.yaml`, the concepts
+        """Read `config_dir/triage/<lang>.yaml` for every language (not `trends.yaml`), the concepts
         (`concepts/<lang>.yaml`) and the model (`model.json`; `use_model=False`: rules only)."""
-        from flows.trends import load_thresholds  # noqa: PLC0415  (trends imports this module's types)
-
         triage_dir = config_dir / "triage"
         lexicons: dict[str, Lexicon] = {}
         for path in sorted(triage_dir.glob("*.yaml")):
@@ -908,7 +900,7 @@ class Triage:
             model = TriageModel.load(model_path) if model_path.exists() and use_model else None
         except ModelError as exc:
             raise LexiconError(str(exc)) from None
-        return cls(lexicons, load_thresholds(config_dir), concepts, model)
+        return cls(lexicons, concepts, model)
 
     @property
     def languages(self) -> tuple[str, ...]:

@@ -25,17 +25,6 @@ LONG_MODULES = {
     "flows/triage/": "the same, for the modules of that package once it is one",
 }
 
-# The one known import circle: flows.trends imports triage's types and flows.triage lazily imports
-# flows.trends for the unused `Triage.thresholds` (issue 14: it goes with that field). Allowed while it
-# is flows.trends with flows.triage, or with modules of flows/triage/ once that is a package.
-ALLOWED_CYCLE = ("flows.trends", "flows.triage")
-
-
-def _allowed(circle: list[str]) -> bool:
-    trends, triage = ALLOWED_CYCLE
-    rest = set(circle) - {trends}
-    return trends in circle and all(m == triage or m.startswith(triage + ".") for m in rest)
-
 
 def _modules() -> dict[str, Path]:
     found: dict[str, Path] = {}
@@ -146,7 +135,7 @@ def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones() -> None:
 
 
 def test_no_import_circles() -> None:
-    found = [c for c in cycles(import_graph()) if not _allowed(c)]
+    found = cycles(import_graph())
     assert not found, "import circles:\n" + "\n".join(" -> ".join(c) for c in found)
 
 
@@ -226,5 +215,5 @@ def test_no_circles_between_packages() -> None:
             if _package(target) != _package(module):
                 graph[_package(module)].add(_package(target))
                 graph.setdefault(_package(target), set())
-    found = [c for c in cycles(graph) if not _allowed(c)]
+    found = cycles(graph)
     assert not found, "circles between packages:\n" + "\n".join(" -> ".join(c) for c in found)

@@ -78,7 +78,7 @@ def _train_model(out_file: Path | None, *, as_json: bool = False) -> None:
     except (CorpusError, LexiconError) as exc:
         fail(str(exc))
         raise
-    combined = Triage(rules.lexicons, rules.thresholds, rules.concepts, TriageModel.from_json(model))
+    combined = Triage(rules.lexicons, rules.concepts, TriageModel.from_json(model))
     dev = [r for r in corpus.rows if is_dev(r.text)]
     others = {
         "rules alone": figures(lambda r: rules.assess(r.text, r.lang).severity, dev),

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from flows.severity import Severity, max_severity
-from flows.trends import load_thresholds
 from flows.triage import (
     NO_FLAGS,
     Lexicon,
@@ -389,10 +388,9 @@ def test_lexicon_errors_name_the_entry(data: dict[str, object], message: str) ->
     assert message in str(caught.value)
 
 
-def test_load_reads_every_language_and_the_trend_thresholds(tmp_path: Path) -> None:
+def test_load_reads_every_language(tmp_path: Path) -> None:
     triage = Triage.load(CONFIG_DIR)
     assert set(triage.languages) == {"en", "es"}
-    assert triage.thresholds == load_thresholds(CONFIG_DIR)
 
     (tmp_path / "triage").mkdir()
     with pytest.raises(LexiconError, match="no lexicon files"):
