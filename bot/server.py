@@ -16,6 +16,7 @@ from bot.channels.sms.webhooks import SmsWebhooks
 from bot.channels.telegram.runtime import add_webhook_route, start_telegram, telegram_mode
 from bot.checkins.tick import tick
 from bot.logs import configure_logging
+from bot.ops.health import probe
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,18 +25,33 @@ APP_KEY = web.AppKey("peerline", App)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The database answers; the outbox's depth and the sender's lag (the oldest due row's age)."""
     app = request.app[APP_KEY]
-    async with app.db.transaction() as s:
-        from sqlalchemy import text  # noqa: PLC0415
+    health = await probe(app.db, app.clock.now())
+    body = {
+        "status": "ok" if health.ok else "unavailable",
+        "database": health.database,
+        "channels": sorted(app.channels),
+        "outbox_undelivered": health.undelivered,
+        "sender_lag_seconds": health.sender_lag_seconds,
+    }
+    return web.json_response(body, status=200 if health.ok else 503)
 
-        await s.execute(text("SELECT 1"))
-    return web.json_response({"status": "ok", "channels": sorted(app.channels)})
+
+async def readyz(request: web.Request) -> web.Response:
+    """For a load balancer: 200 when this process can take traffic (its database answers), else 503."""
+    app = request.app[APP_KEY]
+    health = await probe(app.db, app.clock.now())
+    return web.json_response(
+        {"ready": health.ok, "database": health.database}, status=200 if health.ok else 503
+    )
 
 
 def make_web_app(app: App) -> web.Application:
     web_app = web.Application()
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
     SmsWebhooks(app).register(web_app)
     add_webhook_route(web_app, app)
     return web_app

@@ -1,0 +1,1 @@
+"""Operations: what an operator or a load balancer asks of a running bot (health, readiness)."""
