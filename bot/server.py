@@ -17,6 +17,7 @@ from bot.channels.telegram.runtime import add_webhook_route, start_telegram, tel
 from bot.checkins.tick import tick
 from bot.logs import configure_logging
 from bot.ops.health import probe
+from bot.ops.metrics import CONTENT_TYPE, scrape
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,19 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format, read from the database (`bot.ops.metrics`)."""
+    app = request.app[APP_KEY]
+    body = await scrape(app.db, app.clock.now())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
 def make_web_app(app: App) -> web.Application:
     web_app = web.Application()
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", metrics)
     SmsWebhooks(app).register(web_app)
     add_webhook_route(web_app, app)
     return web_app
