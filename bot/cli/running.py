@@ -45,6 +45,22 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
     )
 
 
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="a new file for the copy")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the SQLite database to FILE while the bot runs (PostgreSQL: use pg_dump)."""
+    from storage.backup import BackupError, backup  # noqa: PLC0415
+
+    try:
+        size = backup(cli_settings().database_url, file)
+    except BackupError as exc:
+        fail(str(exc))
+        return
+    emit(as_json, {"file": str(file), "bytes": size}, f"backed up to {file} ({size:,} bytes)")
+
+
 @db_app.command("new-key")
 def db_new_key(as_json: JsonOpt = False) -> None:
     """Print a new key for PEERLINE_ENCRYPTION_KEY (to rotate: the new key, a comma, then the old)."""
