@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     # Local window in which nothing scheduled is sent ("21:00-09:00"); "off" disables it.
     quiet_hours: str = DEFAULT_QUIET_HOURS
     catch_up_grace_minutes: int = Field(default=180, ge=0)
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, as `serve --json`
     consent_timeout_hours: float = Field(default=72, gt=0, le=24 * 90)  # a consent request lapses then
 
     @field_validator("database_url")

@@ -143,7 +143,7 @@ def serve_cmd(
     settings = cli_settings()
     with contextlib.suppress(KeyboardInterrupt):
         try:
-            asyncio.run(serve(settings, host, port, json_logs=as_json))
+            asyncio.run(serve(settings, host, port, json_logs=as_json or settings.log_format == "json"))
         except SettingsError as exc:
             fail(str(exc))
         except ValueError as exc:  # a database URL that cannot work, bad program content

@@ -7,7 +7,9 @@ import asyncio
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -15,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.channels.base import OutboundMessage, Sent
 from bot.channels.sms.adapter import SmsChannel
 from bot.logs import QUIET, configure_logging
+from tests.fakes.serve_process import ServeProcess, free_port
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 BODY = "Hi Alex, SECRET-BODY of a check-in"
@@ -146,3 +149,23 @@ def test_a_phone_number_in_any_line_or_traceback_is_masked(logs: io.StringIO) ->
     assert "4155550123" not in written and "555-0199" not in written
     assert written.count("+[number]") == 3  # the line, the traceback's message and its last line
     assert "will retry message 7" in written and "Traceback" in written
+
+
+async def test_serve_logs_json_lines_when_the_setting_says_so(tmp_path: Path) -> None:
+    """`PEERLINE_LOG_FORMAT=json`, no flag: every line `serve` writes is one JSON object."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")},
+        "PEERLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'peerline.db'}",
+        "PEERLINE_LOG_FORMAT": "json",
+    }
+    serve = ServeProcess(tmp_path, env, port)
+    await serve.start()
+    try:
+        await serve.healthy()
+    finally:
+        assert await serve.stop() == 0
+    lines = [line for line in serve.logs[-1].read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lines, "serve logged nothing"
+    records = [json.loads(line) for line in lines]  # a plain-text line would not parse
+    assert all(isinstance(r, dict) for r in records)

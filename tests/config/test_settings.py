@@ -23,6 +23,9 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("PEERLINE_TELEGRAM_TOKEN", "123:abc")
     settings = load_settings()
     assert settings.tick_seconds == 2.5
+    assert settings.log_format == "text"
+    monkeypatch.setenv("PEERLINE_LOG_FORMAT", "json")
+    assert load_settings().log_format == "json"
     assert settings.public_url == "https://x.example"
     assert settings.telegram_token is not None
     assert settings.telegram_token.get_secret_value() == "123:abc"
@@ -38,6 +41,7 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("PEERLINE_DEFAULT_TIMEZONE", "Mars/Olympus", "PEERLINE_DEFAULT_TIMEZONE"),
         ("PEERLINE_CONFIG_DIR", "/nonexistent/peerline", "PEERLINE_CONFIG_DIR"),
         ("PEERLINE_ENCRYPTION_KEY", "hunter2", "PEERLINE_ENCRYPTION_KEY.*peerline db new-key"),
+        ("PEERLINE_LOG_FORMAT", "xml", "PEERLINE_LOG_FORMAT"),
     ],
 )
 def test_bad_values_name_the_key(
