@@ -97,6 +97,23 @@ async def active_links_of_family(s: AsyncSession, family_id: int, now: datetime)
     return [link for link in links if link.expires_at is None or link.expires_at > now]
 
 
+async def supported_pir_id(s: AsyncSession, family_id: int, now: datetime) -> int | None:
+    """The PIR a family member supports: the one of a consent in force, else of their newest link in any
+    state. What is *shared with* them needs a live consent; whom they *write about* does not: a family
+    member's warning reaches the PIR's team whatever the PIR agreed to share."""
+    active = await active_links_of_family(s, family_id, now)
+    if active:
+        return active[0].pir_id
+    return (
+        await s.scalars(
+            select(FamilyLink.pir_id)
+            .where(col(FamilyLink.family_id) == family_id)
+            .order_by(col(FamilyLink.id).desc())
+            .limit(1)
+        )
+    ).first()
+
+
 async def history(s: AsyncSession, person_id: int, limit: int = 200) -> Sequence[Message]:
     return (
         await s.scalars(

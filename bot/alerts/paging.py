@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.alerts.pages import Header, PageContext, Pages
 from bot.alerts.team import reachable, team_of
+from bot.family.disclosures import notify_alert
 from bot.outbox.queue import queue_message
 from bot.people.oncall import last_resort, oncall
 from bot.staff.reader import Reader
 from flows.escalation import FALLBACK_TIERS, ChainState, Tier
-from storage.models import Alert, AuditAction, ChannelIdentity, MessageKind, Person
+from flows.severity import Severity
+from storage.models import Alert, AuditAction, ChannelIdentity, MessageKind, Person, Role
 from storage.repo import audit
 
 
@@ -199,8 +201,16 @@ class Paging(Pages):
         text = await self._render(s, ctx, reader, headers)
         rows = self.alert_buttons(alert.id, person.locale) if reader.buttons else ()
         message = queue_message(s, identity, text, MessageKind.ALERT, now, rows)
+        first_told = not alert.notified and message is not None
         if person.id not in alert.notified:
             alert.notified = [*alert.notified, person.id]
+        if (
+            first_told
+            and ctx.subject.role == Role.PIR
+            and Severity(alert.severity).rank() >= Severity.HIGH.rank()
+        ):
+            # A human now has it: family with an `alerts` consent hear that, and never what it is about.
+            await notify_alert(s, self._content.messages, ctx.subject, alert.raised_by_id or 0, now)
         audit(
             s,
             now,

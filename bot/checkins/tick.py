@@ -1,7 +1,8 @@
 """The scheduler tick: claims due work from the database. APScheduler only decides *when* to tick.
 
 Due work: escalation timers of alerts (first: they are the most urgent), check-ins whose next due time
-has come, reminders, and expiries. Each is claimed and acted on
+has come, reminders, expiries, and family consents (requests nobody answered, consents that end by
+date or discharge, weekly status summaries; `bot.family.disclosures`). Each is claimed and acted on
 in a bounded batch inside one transaction, so a crash redoes at most one batch and never sends twice.
 """
 
@@ -21,12 +22,14 @@ from sqlmodel.sql.expression import SelectOfScalar
 from bot.alerts.lifecycle import Escalation
 from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, start_checkin
 from bot.checkins.starting import account, plan_due, start_due
+from bot.family.disclosures import due_work
 from bot.local_time import in_quiet_hours
 from storage.models import (
     Alert,
     AlertStatus,
     AuditAction,
     CheckinSchedule,
+    FamilyLink,
     FlowSession,
     Person,
     SessionStatus,
@@ -48,9 +51,18 @@ class TickReport:
     expired: int = 0
     escalated: int = 0  # alert timers fired: pages, repeats, reminders, digests
     deferred: int = 0  # due inside quiet hours: moved to the end of the quiet window
+    consents: int = 0  # family consents: lapsed, ended, weekly summaries (or held to the morning)
 
     def total(self) -> int:
-        return self.started + self.skipped + self.missed + self.reminded + self.expired + self.escalated
+        return (
+            self.started
+            + self.skipped
+            + self.missed
+            + self.reminded
+            + self.expired
+            + self.escalated
+            + self.consents
+        )
 
 
 T = TypeVar("T")
@@ -79,9 +91,22 @@ async def tick(
         pass
     while await _expiries(app, now, batch, report):
         pass
+    while await _consents(app, now, batch, report):
+        pass
     if report.total():
         app.sender.wake(urgent=report.escalated > 0)
     return report
+
+
+async def _consents(app: App, now: datetime, batch: int, report: TickReport) -> bool:
+    async with app.db.transaction() as s:
+
+        async def claim(s: AsyncSession, query: SelectOfScalar[FamilyLink]) -> Sequence[FamilyLink]:
+            return await _claim(s, app, query)
+
+        done, more = await due_work(s, app.content.messages, claim, now, app.settings.quiet_window, batch)
+    report.consents += done
+    return more
 
 
 async def _escalations(app: App, now: datetime, batch: int, report: TickReport) -> bool:

@@ -23,9 +23,12 @@ from bot.cli import running
 from bot.cli import reports
 
 # isort: split
+from bot.cli import family
+
+# isort: split
 from bot.cli.groups import app
 
-COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports)
+COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports, family)
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
 

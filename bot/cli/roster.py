@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from bot.cli.groups import JsonOpt, app, emit, family_app, oncall_app, people_app, run_with_app
-from storage.models import AuditAction, Person, Role, ShareScope
+from bot.cli.groups import JsonOpt, app, emit, fail, family_app, oncall_app, people_app, run_with_app
+from storage.models import AuditAction, ConsentState, Person, Role, ShareScope
 from storage.repo import audit, people
 
 if TYPE_CHECKING:
@@ -167,19 +168,90 @@ def family_link(
     family: Annotated[str, typer.Option(help="Family member id or unique name")],
     pir: Annotated[str, typer.Option(help="PIR id or unique name")],
     share: Annotated[ShareScope, typer.Option(help="What the PIR consents to share: none, status or alerts")],
+    expires: Annotated[
+        str | None, typer.Option(help="Last day the consent holds, YYYY-MM-DD (the PIR's time zone)")
+    ] = None,
+    expires_on_discharge: Annotated[
+        bool, typer.Option("--expires-on-discharge", help="The consent ends when the PIR is discharged")
+    ] = False,
+    purpose: Annotated[str, typer.Option(help="Why the family member gets this, in plain words")] = (
+        "family support"
+    ),
+    on_paper: Annotated[
+        bool, typer.Option("--on-paper", help="The PIR signed a paper form: record it, active at once")
+    ] = False,
+    recorded_by: Annotated[
+        str | None, typer.Option(help="With --on-paper: the staff member who holds the form (id or name)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Link a family member to a PIR, recording the PIR's consent."""
-    from bot.family.requests import link_family  # noqa: PLC0415
+    """Ask the PIR, over their own channel, to agree to share with a family member (YES activates it)."""
+    from bot.family.requests import request_consent  # noqa: PLC0415
+    from bot.people.audience import STAFF  # noqa: PLC0415
+    from bot.people.names import resolve  # noqa: PLC0415
+    from bot.reports.period import parse_day  # noqa: PLC0415
+
+    if recorded_by is not None and not on_paper:
+        fail("--recorded-by goes with --on-paper (a consent the PIR signed on paper)")
+    if not purpose.strip():
+        fail("--purpose is empty: say why the family member gets this, e.g. --purpose 'family support'")
 
     async def work(a: App) -> dict[str, Any]:
+        now = a.clock.now()
         async with a.db.transaction() as s:
-            link = await link_family(s, a.clock.now(), family=family, pir=pir, share=share)
+            pir_p = await resolve(s, pir, Role.PIR)
+            until = parse_day("--expires", expires, pir_p.timezone).end if expires is not None else None
+            recorder = None
+            if on_paper:
+                recorder = "cli"
+                if recorded_by is not None:
+                    staff = await resolve(s, recorded_by, STAFF)
+                    recorder = f"person:{staff.id} ({staff.name})"
+            link = await request_consent(
+                s,
+                a.content.messages,
+                now,
+                family=family,
+                pir=pir,
+                share=share,
+                program=a.settings.sender_name,
+                answer_within=timedelta(hours=a.settings.consent_timeout_hours),
+                expires_at=until,
+                on_discharge=expires_on_discharge,
+                purpose=purpose.strip(),
+                recorded_by=recorder,
+                buttons=a.buttons,
+            )
             await s.flush()
-            return {"id": link.id, "family_id": link.family_id, "pir_id": link.pir_id, "scope": link.scope}
+            fam = await s.get(Person, link.family_id)
+            assert fam is not None
+            return {
+                "id": link.id,
+                "family_id": link.family_id,
+                "pir_id": link.pir_id,
+                "family": fam.name,
+                "pir": pir_p.name,
+                "scope": link.scope,
+                "state": link.state,
+                "answer_by": link.answer_by,
+                "expires_at": link.expires_at,
+                "expires_on_discharge": link.expires_on_discharge,
+                "purpose": link.purpose,
+            }
 
-    link = run_with_app(work, channels=False)
-    emit(as_json, link, f"linked family {link['family_id']} to PIR {link['pir_id']} (share: {link['scope']})")
+    link = run_with_app(work)
+    if link["state"] == ConsentState.ACTIVE:
+        text = (
+            f"recorded {link['pir']}'s paper consent: {link['family']} gets {link['scope']} "
+            f"(link {link['id']}, active)"
+        )
+    else:
+        text = (
+            f"asked {link['pir']} to agree to share {link['scope']} with {link['family']} "
+            f"(link {link['id']}, waiting for YES until {link['answer_by']:%Y-%m-%d %H:%M} UTC; "
+            "the request goes out with the next `peerline serve`)"
+        )
+    emit(as_json, link, text)
 
 
 @app.command("invite")

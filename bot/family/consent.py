@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from storage.models import ConsentState, FamilyLink, PersonStatus, ShareScope
+from storage.models import ConsentState, FamilyLink, FlowSession, PersonStatus, ShareScope
 
 PART2_NOTICE_KEY = "part2_notice"
 DISCLOSED_BY = "the peer support program"
@@ -47,6 +47,14 @@ def answer_of(text: str) -> Answer | None:
     if folded in _YES or folded.replace("í", "i") in _YES:
         return Answer.YES
     return Answer.NO if folded in _NO else None
+
+
+def yes_no_goes_to_consent(link: FamilyLink, session: FlowSession | None) -> bool:
+    """A plain YES or NO answers whatever was asked last: the consent request, unless an open check-in
+    asked something after it (then the check-in has the answer, and the request still waits)."""
+    if session is None or link.requested_at is None:
+        return True
+    return link.requested_at > session.updated_at
 
 
 class PrivacyVerb(StrEnum):

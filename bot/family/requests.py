@@ -5,7 +5,7 @@ Each function changes the rows and queues the messages of one decision in the ca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,7 +54,7 @@ async def request_consent(
     purpose: str = "family support",
     actor: str = "cli",
     recorded_by: str | None = None,
-    buttons: bool = False,
+    buttons: Mapping[str, bool] | None = None,
 ) -> FamilyLink:
     """A new consent for this pair: asked of the PIR (pending), or, with `recorded_by`, a paper consent
     recorded by staff (active at once). An older active consent stays in force until this one is agreed."""
@@ -116,7 +116,7 @@ async def request_consent(
         first=first_name(fam),
     )
     keyboard: Sequence[Sequence[Button]] = ()
-    if buttons:
+    if buttons is not None and buttons.get(identity.channel, False):
         yes, no = ("Sí", "No") if pir_p.locale == "es" else ("Yes", "No")
         keyboard = [
             [Button(yes, f"{CONSENT_PAYLOAD}yes:{link.id}"), Button(no, f"{CONSENT_PAYLOAD}no:{link.id}")]
@@ -153,6 +153,15 @@ async def _activate(s: AsyncSession, link: FamilyLink, now: datetime, actor: str
         scope=link.scope,
         link=link.id,
     )
+
+
+async def links_of_pir(s: AsyncSession, pir_id: int) -> Sequence[FamilyLink]:
+    """Every consent request and consent about this PIR, oldest first."""
+    return (
+        await s.scalars(
+            select(FamilyLink).where(col(FamilyLink.pir_id) == pir_id).order_by(col(FamilyLink.id))
+        )
+    ).all()
 
 
 async def pending_request(s: AsyncSession, pir_id: int, now: datetime) -> FamilyLink | None:

@@ -1,9 +1,11 @@
-"""Routing one message: the sender, then a keyword, a staff command, a check-in answer or free text."""
+"""Routing one message: the sender, then a keyword, a PIR's consent or privacy reply, a staff command, a
+check-in answer or free text."""
 
 from __future__ import annotations
 
 from bot.inbound.answers import Answers
 from bot.inbound.compliance import Compliance
+from bot.inbound.privacy import Privacy
 from bot.inbound.strangers import Strangers
 from bot.inbound.turn import Turn
 from bot.people.audience import STAFF
@@ -11,11 +13,11 @@ from bot.staff.commands import PeerCommands
 from bot.staff.grammar import looks_like_command
 from flows.keywords import Keyword, classify
 from flows.severity import Severity
-from storage.models import AuditAction, MessageKind
+from storage.models import AuditAction, MessageKind, Role
 from storage.repo import audit
 
 
-class Routing(Answers, Compliance, Strangers):
+class Routing(Answers, Compliance, Privacy, Strangers):
     """Who sent it, and which way it goes: keyword, staff command, answer to the open check-in, free text."""
 
     _peer_commands: PeerCommands
@@ -63,6 +65,8 @@ class Routing(Answers, Compliance, Strangers):
             maybe_stop, keyword = not looks_like_command(inbound.text, inbound.payload), None
         if keyword is not None:
             await self._keyword(turn, keyword)
+            return
+        if person.role == Role.PIR and identity.opted_out_at is None and await self._privacy(turn):
             return
         if staff or looks_like_command(inbound.text, inbound.payload):
             await self._peer_command(turn)

@@ -18,7 +18,7 @@ from bot.outbox.queue import queue_message
 from flows.severity import Severity
 from flows.trends import TrendThresholds
 from storage.models import ChannelIdentity, FlowSession, Message, MessageKind, Person, Role, SessionStatus
-from storage.repo import active_links_of_family, active_session, identity_for, identity_in
+from storage.repo import active_session, identity_for, identity_in, supported_pir_id
 
 
 @dataclass(slots=True)
@@ -161,13 +161,13 @@ class Stage:
     _alerting: Alerting
 
     async def _subject_pir(self, turn: Turn) -> Person | None:
-        """The PIR a message is about: the sender, or for a family member their linked PIR."""
+        """The PIR a message is about: the sender, or for a family member the PIR they support."""
         person = turn.person
         assert person is not None and person.id is not None
         if person.role != Role.FAMILY:
             return person
-        links = await active_links_of_family(turn.s, person.id, turn.now)
-        return await turn.s.get(Person, links[0].pir_id) if links else None
+        pir_id = await supported_pir_id(turn.s, person.id, turn.now)
+        return await turn.s.get(Person, pir_id) if pir_id is not None else None
 
     async def _raise(
         self,

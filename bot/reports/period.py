@@ -55,17 +55,25 @@ class Period:
         return bounds
 
 
+def _day(name: str, value: str) -> date:
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise UserError(f"bad {name} {value!r}: use a date such as 2026-03-01") from None
+    if not 2000 <= day.year <= 2199:
+        raise UserError(f"bad {name} {value!r}: give a date between the years 2000 and 2199")
+    return day
+
+
+def parse_day(name: str, value: str, timezone: str) -> Period:
+    """One day given as option `name` (`--expires 2027-01-31`), as a period of that day."""
+    day = _day(name, value)
+    return Period(day, day, timezone)
+
+
 def parse_period(first: str, last: str, timezone: str) -> Period:
     """`--from` and `--to` as ISO dates; one line naming the argument when either is wrong."""
-    parsed: list[date] = []
-    for name, value in (("--from", first), ("--to", last)):
-        try:
-            day = date.fromisoformat(value.strip())
-        except ValueError:
-            raise UserError(f"bad {name} {value!r}: use a date such as 2026-03-01") from None
-        if not 2000 <= day.year <= 2199:
-            raise UserError(f"bad {name} {value!r}: give a date between the years 2000 and 2199")
-        parsed.append(day)
+    parsed = [_day("--from", first), _day("--to", last)]
     if parsed[1] < parsed[0]:
         raise UserError(
             f"--to {last} is before --from {first}: the period runs from --from to --to, inclusive"

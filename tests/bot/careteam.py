@@ -1,5 +1,6 @@
 """A small program for escalation and peer-command tests: PIR Alex with peer Sam, backup Riley and
-supervisor Dana; family member Jordan linked to Alex; peer Pat, who is on nobody's team."""
+supervisor Dana; family member Jordan linked to Alex (weekly status shared); peer Pat, who is on
+nobody's team."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ async def seed(app: App, *, backup: bool = True, supervisor: bool = True, peer: 
             backup="Riley" if backup else None,
             supervisor="Dana" if supervisor else None,
         )
-        await link_family(s, now, family="Jordan", pir="Alex", share=ShareScope.ALERTS)
+        await link_family(s, now, family="Jordan", pir="Alex", share=ShareScope.STATUS)
         if not peer:
             team = await s.get(CareTeam, alex.id)
             assert team is not None

@@ -27,7 +27,15 @@ Steps:
 - `unreachable: name`: every channel of that person fails from now on (a blocked bot, a dead number).
 - `team: {backup, supervisor}`: Alex's care team beside Sam (people enrolled with `enrol`).
 
-A case may set `settings:` (e.g. `{quiet_hours: "22:00-07:00"}`) for the whole run.
+- `consent: {share, expires_on_discharge, purpose}`: `peerline family link` for Jordan and Alex: the
+  consent request goes to Alex over Alex's channel.
+- `discharge: name`: the person is discharged from the program.
+
+A case may set `settings:` (e.g. `{quiet_hours: "22:00-07:00"}`) for the whole run, and `share:` the
+scope of the paper consent Jordan is seeded with (default `status`; `nothing`: Jordan is enrolled and
+linked by no consent at all, as before a `consent` step). `check` also takes `consent` (the state of
+the newest consent for Jordan and Alex) and `disclosures` (how many were recorded about Alex).
+`schedules: none`: nobody has a daily check-in (for cases that let days pass).
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from typing import Any
 import pytest
 import yaml
 from cryptography.fernet import Fernet
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage
@@ -50,11 +58,23 @@ from bot.channels.console import ConsoleChannel
 from bot.checkins.sessions import start_checkin
 from bot.checkins.tick import tick
 from bot.clock import ManualClock
-from bot.family.requests import link_family
+from bot.family.requests import link_family, request_consent
 from bot.people.enrolment import add_person, assign, resolve
 from bot.people.oncall import set_oncall
 from config.settings import Settings
-from storage.models import Alert, Answer, ChannelIdentity, FlowSession, Person, Role, ShareScope
+from storage.models import (
+    Alert,
+    Answer,
+    ChannelIdentity,
+    CheckinSchedule,
+    Disclosure,
+    FamilyLink,
+    FlowSession,
+    Person,
+    PersonStatus,
+    Role,
+    ShareScope,
+)
 from storage.repo import identities_of
 
 CASES_DIR = Path(__file__).parent / "conversations"
@@ -146,7 +166,11 @@ class Harness:
                     await add_person(s, now, role=role, name=name, locale=staff_locale, **self.on(who))
             supervisor = "Dana" if supervisors == "assigned" else None
             await assign(s, now, pir="Alex", peer="Sam", supervisor=supervisor)
-            await link_family(s, now, family="Jordan", pir="Alex", share=ShareScope.STATUS)
+            share = case.get("share", "status")
+            if share != "nothing":
+                await link_family(s, now, family="Jordan", pir="Alex", share=ShareScope(share))
+            if case.get("schedules") == "none":
+                await s.execute(delete(CheckinSchedule))
 
     async def run(self, step: dict[str, Any]) -> None:
         assert self.app is not None
@@ -197,6 +221,26 @@ class Harness:
         elif kind == "team":
             async with self.app.db.transaction() as s:
                 await assign(s, self.clock.now(), pir="Alex", peer="Sam", **arg)
+        elif kind == "consent":
+            async with self.app.db.transaction() as s:
+                await request_consent(
+                    s,
+                    self.app.content.messages,
+                    self.clock.now(),
+                    family="Jordan",
+                    pir="Alex",
+                    share=ShareScope(arg.get("share", "status")),
+                    program=self.app.settings.sender_name,
+                    answer_within=timedelta(hours=self.app.settings.consent_timeout_hours),
+                    on_discharge=bool(arg.get("expires_on_discharge", False)),
+                    purpose=str(arg.get("purpose", "family support")),
+                    buttons=self.app.buttons,
+                )
+            await self.app.sender.drain()
+        elif kind == "discharge":
+            async with self.app.db.transaction() as s:
+                person = await resolve(s, str(arg).capitalize())
+                person.status = PersonStatus.DISCHARGED
         elif kind == "unreachable":
             async with self.app.db.transaction() as s:
                 person = await resolve(s, str(arg).capitalize())
@@ -268,6 +312,12 @@ class Harness:
                     .where(col(ChannelIdentity.opted_out_at).is_not(None))
                 )
                 assert sorted(name.lower() for name in found) == sorted(wanted["opted_out"])
+            if "consent" in wanted:
+                link = (await s.scalars(select(FamilyLink).order_by(col(FamilyLink.id).desc()))).first()
+                assert (link.state if link else "none") == wanted["consent"]
+            if "disclosures" in wanted:
+                found = (await s.scalars(select(Disclosure).where(col(Disclosure.pir_id) == alex.id))).all()
+                assert len(found) == wanted["disclosures"], [d.what for d in found]
             if "answers" in wanted:
                 answers = (await s.scalars(select(Answer).order_by(col(Answer.id)))).all()
                 assert {a.step_id: a.value for a in answers} == wanted["answers"]
