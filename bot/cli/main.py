@@ -23,9 +23,12 @@ from bot.cli import running
 from bot.cli import reports
 
 # isort: split
+from bot.cli import web_command
+
+# isort: split
 from bot.cli.groups import app
 
-COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports)
+COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports, web_command)
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
 
