@@ -21,13 +21,14 @@ from tests.bot.careteam import Driver, load_alert
 from tests.bot.web.conftest import code_sent
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+INSTALLED = Path(CHROMIUM).exists()
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
+    if not INSTALLED:
         pytest.skip("chromium is not installed (make setup installs Debian's package)")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -41,6 +42,10 @@ async def base_url(app: App, drive: Driver) -> AsyncIterator[str]:
     await server.start_server()
     yield str(server.make_url("")).rstrip("/")
     await server.close()
+
+
+def _screenshots(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.png"))
 
 
 async def _sign_in(page: Page, base_url: str, app: App, console: ConsoleChannel, who: str) -> None:
@@ -89,7 +94,7 @@ async def test_sign_in_see_a_red_flag_arrive_and_acknowledge_it(
     told = drive.inbox().get("sam", [])
     assert any("Riley" in t for t in told), told  # Sam, who was paged, hears who took it
     assert refused == []
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+    assert _screenshots(tmp_path) == [
         "alert-acknowledged-desktop.png",
         "alerts-critical-desktop.png",
         "alerts-critical-phone.png",
