@@ -185,3 +185,16 @@ async def test_a_sign_in_link_works_once(client: Client, app: App, drive: Driver
     assert (response.status, response.headers["Location"]) == (303, "/alerts")
     assert "Signed in as Dana" in await (await client.get("/alerts")).text()
     assert (await client.get(f"/login/link/{token}")).status == 404
+
+
+async def test_the_sign_in_speaks_the_browsers_language_and_the_code_the_persons(
+    client: Client, app: App, console: ConsoleChannel
+) -> None:
+    page = await (await client.get("/login", headers={"Accept-Language": "es-MX,es;q=0.9,en;q=0.5"})).text()
+    assert "Iniciar sesión" in page and 'lang="es"' in page
+    async with app.db.transaction() as s:
+        (await resolve(s, "Dana")).locale = "es"
+    await ask_code(client, "Dana")
+    await app.sender.drain()
+    [message] = console.take("dana")
+    assert message.text.startswith("Tu código para entrar a la consola del personal: ")
