@@ -18,6 +18,7 @@ from bot.checkins.tick import tick
 from bot.logs import configure_logging
 from bot.ops.health import probe
 from bot.ops.metrics import CONTENT_TYPE, scrape
+from bot.web.routes import register as register_console
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def make_web_app(app: App) -> web.Application:
     web_app.router.add_get("/metrics", metrics)
     SmsWebhooks(app).register(web_app)
     add_webhook_route(web_app, app)
+    register_console(web_app, app)
     return web_app
 
 

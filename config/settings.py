@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     quiet_hours: str = DEFAULT_QUIET_HOURS
     catch_up_grace_minutes: int = Field(default=180, ge=0)
     log_format: Literal["text", "json"] = "text"  # json: one object per line, as `serve --json`
+    web_session_idle_minutes: int = Field(default=30, gt=0)  # a staff console session ends then
     consent_timeout_hours: float = Field(default=72, gt=0, le=24 * 90)  # a consent request lapses then
 
     @field_validator("database_url")

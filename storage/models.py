@@ -472,6 +472,16 @@ class AuditAction(StrEnum):
     SUPERVISOR_TOLD_OPT_OUT = "supervisor.told_opt_out"
     SUPERVISOR_TOLD_UNREACHABLE = "supervisor.told_unreachable"
 
+    WEB_ACK = "web.ack"
+    WEB_ALERT_VIEWED = "web.alert_viewed"
+    WEB_ALERTS_LISTED = "web.alerts_listed"
+    WEB_DONE = "web.done"
+    WEB_LINK_CREATED = "web.link_created"
+    WEB_SIGNED_IN = "web.signed_in"
+    WEB_SIGNED_OUT = "web.signed_out"
+    WEB_SIGNIN_REFUSED = "web.signin_refused"
+    WEB_SIGNIN_REQUESTED = "web.signin_requested"
+
 
 class AuditEvent(SQLModel, table=True):
     """Append-only log of access and actions (HIPAA audit controls)."""
@@ -518,6 +528,37 @@ class Invite(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebSignIn(SQLModel, table=True):
+    """A pending staff-console sign-in: a 6-digit code sent over the person's channel, or a single-use
+    link (`peerline web link`). Only hashes are stored; `person_id` is None when `who` named nobody, so
+    an unknown name is answered, and fails, exactly like a known one."""
+
+    __table_args__ = (Index("ix_websignin_client_created", "client", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # code, link
+    secret_hash: str = Field(unique=True)  # the challenge of a code form, or the link's token
+    code_hash: str | None = None
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    client: str = ""  # the address the request came from, for the rate limit
+    tries: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in staff console session: the cookie's token hashed, its CSRF token, idle expiry."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    csrf: str
+    person_id: int = Field(foreign_key="person.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    listed: list[int] = _jsonlist()  # the alert ids last shown (and audited) in the queue
 
 
 def score_of(value: Any) -> float | None:

@@ -26,9 +26,12 @@ from bot.cli import reports
 from bot.cli import family
 
 # isort: split
+from bot.cli import web_command
+
+# isort: split
 from bot.cli.groups import app
 
-COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports, family)
+COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports, family, web_command)
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
 

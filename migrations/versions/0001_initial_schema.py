@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-02 11:30:08.916861
+Create Date: 2026-12-02 16:34:04.201806
 """
 
 from __future__ import annotations
@@ -218,6 +218,41 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
     sa.PrimaryKeyConstraint('position')
     )
+    op.create_table('websession',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('csrf', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('listed', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('websession', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_websession_person_id'), ['person_id'], unique=False)
+
+    op.create_table('websignin',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('secret_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('person_id', sa.Integer(), nullable=True),
+    sa.Column('client', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('tries', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('secret_hash')
+    )
+    with op.batch_alter_table('websignin', schema=None) as batch_op:
+        batch_op.create_index('ix_websignin_client_created', ['client', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_websignin_person_id'), ['person_id'], unique=False)
+
     op.create_table('alert',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -332,6 +367,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_alert_person_id'))
 
     op.drop_table('alert')
+    with op.batch_alter_table('websignin', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_websignin_person_id'))
+        batch_op.drop_index('ix_websignin_client_created')
+
+    op.drop_table('websignin')
+    with op.batch_alter_table('websession', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_websession_person_id'))
+
+    op.drop_table('websession')
     op.drop_table('oncall')
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.drop_index('ix_message_person_created')
