@@ -976,9 +976,8 @@ class Triage:
         score = self.model.score_normalized(plain)
         said = self.model.severity(score)
         worst = max_severity(*(m.severity for m in matches))
-        # The model only raises, and only to a possible crisis where nothing else is critical. Its
-        # alert head alone is not a page: on the development set it cost more false alarms than
-        # the recall it added (it is reported in `model.alert` for the peer and the benchmark).
+        # The model only raises: to a possible crisis where nothing else is critical, or, by its
+        # alert head, to a high page where the rules saw nothing that high ("possible_risk").
         # A whole denial the lexicon read ("I would never hurt myself") is not overruled by it,
         # nor critical words the rules put in their place ("im going to kill him lmao").
         # Nor is a text of one or two words, where a linear model's score means little.
@@ -1003,4 +1002,14 @@ class Triage:
             and long_enough
         ):
             matches.append(Match("possible_crisis", Severity.HIGH, "", source="model", possible=True))
+        elif (
+            said is Severity.HIGH
+            and worst.rank() < Severity.HIGH.rank()
+            and not shields.denied
+            and not dropped_critical
+            and long_enough
+        ):
+            # Use, intent or danger in words the rules do not know: the peer reads it today. The
+            # alert head's threshold is set for this (see `flows.triage_training.FALSE_ALARMS`).
+            matches.append(Match("possible_risk", Severity.HIGH, "", source="model"))
         return TriageResult.from_matches(matches, score)

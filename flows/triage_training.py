@@ -34,7 +34,9 @@ DEV_SHARE = 15  # percent of rows in the development set
 MIN_DF = 2  # a feature must occur in this many training texts
 MAX_FEATURES = 60_000
 C = 4.0  # inverse regularisation strength of both heads
-FALSE_ALARMS = {"critical": 0.03, "alert": 0.04}  # out-of-fold false alarms each head's threshold allows
+# Out-of-fold false alarms each head's threshold allows. The alert head pages on its own (a high
+# alert where the rules saw nothing), so it is held to fewer.
+FALSE_ALARMS = {"critical": 0.03, "alert": 0.015}
 FOLDS = 3
 EXPECT = ("critical", "high", "none")
 _OPTIONAL = ("author", "category", "experiencer")

@@ -414,3 +414,37 @@ def test_shipped_lexicons_never_negate_critical_categories(triage: Triage) -> No
             "intent_to_use",
             "unsafe_situation",
         }
+
+
+@pytest.fixture(scope="module")
+def rules_only() -> Triage:
+    return Triage.load(CONFIG_DIR, use_model=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "got a bag of blues in the drawer and cant stop staring at it",
+        "the liquor store is open till 10 and im going",
+    ],
+)
+def test_the_models_alert_head_pages_high_for_use_in_words_the_rules_do_not_know(
+    triage: Triage, rules_only: Triage, text: str
+) -> None:
+    assert rules_only.assess(text, "en").severity is Severity.NONE  # the rules alone miss it
+    result = triage.assess(text, "en")
+    assert (result.severity, result.categories) == (Severity.HIGH, ("possible_risk",))
+    assert not result.possible_crisis  # a use page, not the gentle crisis reply
+    (match,) = result.matches
+    assert match.source == "model" and result.model is not None and result.model.alert >= 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I am not going to the liquor store tonight, I went to a meeting instead",
+        "good, went to work",
+    ],
+)
+def test_the_alert_head_leaves_denials_and_everyday_texts_alone(triage: Triage, text: str) -> None:
+    assert triage.assess(text, "en").severity is Severity.NONE
