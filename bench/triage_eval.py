@@ -15,6 +15,9 @@ split only); it was measured, aggregates only, once before that round and once a
 has read which of its texts pass or fail.
 Set E (339 texts) was written on 2026-12-02 the same way, by another helper, before the next tuning
 round; it leans to critical (192 critical, 65 high, 82 none) because it was cut short at its deadline.
+It was measured, aggregates only, once before round E (1,241 corpus rows written by a helper who never
+saw the lexicon or any blind set; the alert head's page chosen on the development split) and once after
+it; nobody has read which of its texts pass or fail. The next round needs a new set F.
 
 For each set, four graders: the lexicon alone (the phrase lists), the rules (lexicon + concepts),
 the model alone (its own thresholds), and the whole triage (what the bot does). Figures:
