@@ -68,7 +68,7 @@ async def outcomes(
             "pirs_enrolled": len(pirs),
             "pirs_new": sum(1 for p in pirs if p.enrolled >= period.first.isoformat()),
             "pirs_active": sum(1 for p in pirs if p.status == PersonStatus.ACTIVE),
-            "pirs_discharged": sum(1 for p in pirs if p.status == PersonStatus.INACTIVE),
+            "pirs_discharged": sum(1 for p in pirs if p.status == PersonStatus.DISCHARGED),
             "family_enrolled": int(family or 0),
         },
         "checkins": checkins | {"weekly": weekly, "retention": retention},

@@ -53,7 +53,7 @@ async def _history(app: App) -> dict[str, int]:
             ("Sam", Role.PEER, datetime(2025, 11, 1, tzinfo=UTC), {"credential": "CPRS"}),
             ("Riley", Role.PEER, datetime(2025, 11, 1, tzinfo=UTC), {}),
             ("Alex", Role.PIR, datetime(2025, 12, 1, tzinfo=UTC), {}),
-            ("Blair", Role.PIR, datetime(2026, 2, 20, tzinfo=UTC), {"status": PersonStatus.INACTIVE}),
+            ("Blair", Role.PIR, datetime(2026, 2, 20, tzinfo=UTC), {"status": PersonStatus.DISCHARGED}),
             ("Casey", Role.PIR, datetime(2026, 3, 10, tzinfo=UTC), {}),
             ("Drew", Role.PIR, datetime(2026, 4, 5, tzinfo=UTC), {}),  # after the period: not in it
             ("Jordan", Role.FAMILY, datetime(2026, 1, 5, tzinfo=UTC), {}),
