@@ -6,17 +6,20 @@ ifeq ($(UV),)
 UV := $(PYTHON) -m uv
 endif
 
-.PHONY: setup demo test lint types pytest run bench
+.PHONY: setup browser demo test lint types pytest run bench
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --locked
+
+# The console's browser tests drive Debian's Chromium (no browser download); installed when missing.
+browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 demo: setup
 	$(UV) run --locked peerline demo
 
-test: setup lint types pytest
+test: setup browser lint types pytest
 
 lint:
 	$(UV) run --locked ruff check .
