@@ -28,6 +28,7 @@ SAMPLES: dict[str, Any] = {
     "date": "2026-03-02",
     "family": "Jordan",
     "first": 8,
+    "other": "Pat",
     "hours": 8,
     "day": "Mon 2 Mar",
     "days": 5,

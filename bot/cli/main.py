@@ -26,12 +26,15 @@ from bot.cli import reports
 from bot.cli import family
 
 # isort: split
+from bot.cli import life
+
+# isort: split
 from bot.cli import web_command
 
 # isort: split
 from bot.cli.groups import app
 
-COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports, family, web_command)
+COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports, family, life, web_command)
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -180,11 +181,17 @@ async def add_person(
 
 
 async def confirm_opt_in(
-    s: AsyncSession, messages: Messages, person: Person, now: datetime, *, program: str
+    s: AsyncSession,
+    messages: Messages,
+    person: Person,
+    now: datetime,
+    *,
+    program: str,
+    channels: Collection[str] | None = None,
 ) -> int:
     """Queue the opt-in confirmation to every channel of a newly enrolled PIR or family member, worded for
     them and for the channel (on SMS: program, frequency, "Msg & data rates may apply", STOP and HELP);
-    returns how many were queued.
+    returns how many were queued. `channels`: only these (a number changed by `people edit`).
 
     Staff get alerts as part of their work, not a subscription, so they get no confirmation.
     """
@@ -193,6 +200,8 @@ async def confirm_opt_in(
         return 0
     queued = 0
     for identity in await identities_of(s, person.id):
+        if channels is not None and identity.channel not in channels:
+            continue
         text = audience_text(
             messages, "opted_in", person.role, identity.channel, person.locale, program=program
         )
