@@ -59,17 +59,26 @@ async def identities_of(s: AsyncSession, person_id: int) -> Sequence[ChannelIden
     ).all()
 
 
+def usable(identity: ChannelIdentity) -> bool:
+    """Whether a message to this identity can reach the person: not opted out, not known unreachable.
+    The one rule of reachability; everything that picks an identity to write to asks it."""
+    return identity.opted_out_at is None and identity.unreachable_at is None
+
+
+def pick_identity(
+    identities: Sequence[ChannelIdentity], prefer: str | None = None
+) -> ChannelIdentity | None:
+    """Of one person's identities (oldest first), the one to write to: the preferred channel if usable,
+    else the first usable one."""
+    ok = [i for i in identities if usable(i)]
+    return next((i for i in ok if i.channel == prefer), ok[0] if ok else None)
+
+
 async def reachable_identity(
     s: AsyncSession, person_id: int, prefer: str | None = None
 ) -> ChannelIdentity | None:
     """The identity to write to: the preferred channel if usable, else the first usable one."""
-    usable = [
-        i for i in await identities_of(s, person_id) if i.opted_out_at is None and i.unreachable_at is None
-    ]
-    for ident in usable:
-        if ident.channel == prefer:
-            return ident
-    return usable[0] if usable else None
+    return pick_identity(await identities_of(s, person_id), prefer)
 
 
 async def active_session(s: AsyncSession, person_id: int) -> FlowSession | None:

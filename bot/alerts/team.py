@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.escalation import Tier
 from storage.models import CareTeam, ChannelIdentity, Person, PersonStatus
-from storage.repo import identities_of
+from storage.repo import identities_of, pick_identity
 
 
 async def team_of(s: AsyncSession, pir_id: int) -> dict[Tier, Person | None]:
@@ -26,9 +26,9 @@ async def reachable(s: AsyncSession, person: Person | None) -> tuple[ChannelIden
     if person.status != PersonStatus.ACTIVE:
         return None, "inactive"
     identities = await identities_of(s, person.id)
-    for identity in identities:
-        if identity.opted_out_at is None and identity.unreachable_at is None:
-            return identity, ""
+    identity = pick_identity(identities)
+    if identity is not None:
+        return identity, ""
     if not identities:
         return None, "no_channel"
     if all(i.opted_out_at is not None for i in identities):

@@ -33,7 +33,7 @@ from storage.models import (
     PersonStatus,
     SessionStatus,
 )
-from storage.repo import audit
+from storage.repo import audit, pick_identity
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -293,16 +293,16 @@ async def _reachable(s: AsyncSession, person_ids: set[int | None]) -> dict[int, 
     """Each person's identity to write to: the first usable one (`storage.repo.reachable_identity`)."""
     if not person_ids:
         return {}
-    found: dict[int, ChannelIdentity] = {}
+    mine: dict[int, list[ChannelIdentity]] = {}
     rows = await s.scalars(
         select(ChannelIdentity)
         .where(col(ChannelIdentity.person_id).in_(person_ids))
         .order_by(col(ChannelIdentity.id))
     )
     for ident in rows:
-        if ident.opted_out_at is None and ident.unreachable_at is None:
-            found.setdefault(ident.person_id, ident)
-    return found
+        mine.setdefault(ident.person_id, []).append(ident)
+    picked = {person_id: pick_identity(identities) for person_id, identities in mine.items()}
+    return {person_id: ident for person_id, ident in picked.items() if ident is not None}
 
 
 async def _active_sessions(s: AsyncSession, person_ids: set[int]) -> dict[int, FlowSession]:
