@@ -15,10 +15,9 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.channels.base import OutboundMessage, Sent
-from bot.channels.sms.adapter import SmsChannel
 from bot.logs import QUIET, configure_logging
 from tests.fakes.serve_process import ServeProcess, free_port
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.fakes.twilio import FakeTwilio, sms_channel
 
 BODY = "Hi Alex, SECRET-BODY of a check-in"
 
@@ -50,13 +49,7 @@ async def test_info_logs_keep_our_lines_and_drop_ticks_headers_and_bodies(logs: 
     scheduler.shutdown(wait=False)
     twilio = FakeTwilio()
     await twilio.start()
-    sms = SmsChannel(
-        account_sid=ACCOUNT_SID,
-        auth_token=AUTH_TOKEN,
-        from_number="+15017122661",
-        api_url=twilio.url,
-        messages_per_second=1000.0,
-    )
+    sms = sms_channel(twilio.url)
     try:
         result = await sms.send(
             OutboundMessage(message_id=1, channel="sms", address="+12025550143", text=BODY)

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlparse
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from bot.channels.sms.adapter import SmsChannel
 from flows.sms_text import segments
 
 SPEC_PATH = Path(__file__).with_name("twilio_api_v2010_messages.json")
@@ -350,3 +351,19 @@ def sign(url: str, params: dict[str, str], auth_token: str = AUTH_TOKEN) -> str:
     """The X-Twilio-Signature Twilio would send for a POST of `params` to `url`."""
     signature: str = RequestValidator(auth_token).compute_signature(url, params)
     return signature
+
+
+FROM_NUMBER = "+15017122661"
+
+
+def sms_channel(twilio_url: str, **options: Any) -> SmsChannel:
+    """Peerline's SMS channel pointed at a fake (or any) Twilio base URL, with this fake's credentials and
+    no rate limit to speak of; `options` override any constructor argument."""
+    settings: dict[str, Any] = {
+        "account_sid": ACCOUNT_SID,
+        "auth_token": AUTH_TOKEN,
+        "from_number": FROM_NUMBER,
+        "api_url": twilio_url,
+        "messages_per_second": 1000.0,
+    }
+    return SmsChannel(**(settings | options))

@@ -12,11 +12,10 @@ import pytest
 
 from bot.channels.base import Button, Channel, Failed, FailureKind, Inbound, OutboundMessage, Sent
 from bot.channels.console import ConsoleChannel
-from bot.channels.sms.adapter import SmsChannel
 from bot.channels.telegram.adapter import TelegramChannel, build_bot
 from bot.clock import ManualClock
 from tests.bot.channels.fake_telegram import BLOCKED, FakeTelegram
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.fakes.twilio import FakeTwilio, sms_channel
 
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 BUTTONS = ((Button("Yes", "checkin:feel:yes"), Button("No", "checkin:feel:no")),)
@@ -64,13 +63,7 @@ async def _telegram() -> AsyncIterator[Under]:
 async def _sms() -> AsyncIterator[Under]:
     twilio = FakeTwilio()
     await twilio.start()
-    channel = SmsChannel(
-        account_sid=ACCOUNT_SID,
-        auth_token=AUTH_TOKEN,
-        from_number="+15017122661",
-        api_url=twilio.url,
-        messages_per_second=1000.0,
-    )
+    channel = sms_channel(twilio.url)
     try:
         yield Under(
             channel,

@@ -23,10 +23,10 @@ from bot.outbox.sender import OutboxSender, RetryPolicy
 from bot.people.enrolment import add_person
 from config.settings import Settings
 from storage.models import ChannelIdentity, Message, MessageKind, MessageStatus, Outbox, Role
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, sms_channel
 
 SERVICE_SID = "MG" + "fedcba9876543210" * 2
-FROM = "+15017122661"
+FROM = FROM_NUMBER
 ALEX = "+12025550143"
 CALLBACK = "https://peerline.example.org/sms/status"
 
@@ -41,16 +41,7 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
 
 
 def _channel(twilio: FakeTwilio, **kwargs: object) -> SmsChannel:
-    options: dict[str, object] = {
-        "account_sid": ACCOUNT_SID,
-        "auth_token": AUTH_TOKEN,
-        "from_number": FROM,
-        "status_callback": CALLBACK,
-        "api_url": twilio.url,
-        "messages_per_second": 1000.0,
-        **kwargs,
-    }
-    return SmsChannel(**options)  # type: ignore[arg-type]
+    return sms_channel(twilio.url, **({"status_callback": CALLBACK} | kwargs))
 
 
 @pytest.fixture
@@ -123,9 +114,7 @@ async def test_a_network_error_is_transient() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    sms = SmsChannel(
-        account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_number=FROM, api_url=f"http://127.0.0.1:{port}"
-    )
+    sms = sms_channel(f"http://127.0.0.1:{port}", messages_per_second=1.0)
     try:
         result = await sms.send(_out())
     finally:
