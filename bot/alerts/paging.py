@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.alerts.pages import Header, PageContext, Pages
 from bot.alerts.team import reachable, team_of
 from bot.family.disclosures import notify_alert
+from bot.ops.instruments import ALERT_TO_PAGE, ESCALATION_STEPS
 from bot.outbox.queue import queue_message
 from bot.people.oncall import last_resort, oncall
 from bot.staff.reader import Reader
@@ -202,6 +203,9 @@ class Paging(Pages):
         rows = self.alert_buttons(alert.id, person.locale) if reader.buttons else ()
         message = queue_message(s, identity, text, MessageKind.ALERT, now, rows)
         first_told = not alert.notified and message is not None
+        ESCALATION_STEPS.labels(str(tier)).inc()
+        if first_told:
+            ALERT_TO_PAGE.labels(alert.severity).observe(max(0.0, (now - alert.created_at).total_seconds()))
         if person.id not in alert.notified:
             alert.notified = [*alert.notified, person.id]
         if (

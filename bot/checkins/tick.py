@@ -24,6 +24,7 @@ from bot.checkins.sessions import WrongAudienceError, expire, flow_for, remind, 
 from bot.checkins.starting import account, plan_due, start_due
 from bot.family.disclosures import due_work
 from bot.local_time import in_quiet_hours
+from bot.ops.instruments import TICK
 from storage.models import (
     Alert,
     AlertStatus,
@@ -82,6 +83,14 @@ async def tick(
     """Run one tick at `now` (default: the app clock). `set_based=False` starts due check-ins one by one,
     the reference the set-based path (`bot.checkins.starting`) is measured against."""
     now = now or app.clock.now()
+    with TICK.time():
+        report = await _tick(app, now, batch, set_based=set_based)
+    if report.total():
+        app.sender.wake(urgent=report.escalated > 0)
+    return report
+
+
+async def _tick(app: App, now: datetime, batch: int, *, set_based: bool) -> TickReport:
     report = TickReport()
     while await _escalations(app, now, batch, report):
         pass
@@ -93,8 +102,6 @@ async def tick(
         pass
     while await _consents(app, now, batch, report):
         pass
-    if report.total():
-        app.sender.wake(urgent=report.escalated > 0)
     return report
 
 

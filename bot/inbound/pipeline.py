@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -30,6 +31,7 @@ from bot.clock import Clock
 from bot.content import Content
 from bot.inbound.routing import Routing
 from bot.inbound.turn import Lookups, Outcome, Received, Turn, quote, stored_body
+from bot.ops.instruments import HANDLING, INBOUND, outcome_label
 from bot.outbox.queue import queue_message, queue_to
 from bot.staff.commands import PeerCommands
 from flows.escalation import Tier
@@ -120,7 +122,14 @@ class Pipeline(Routing):
 
     async def handle(self, inbound: Inbound) -> Outcome:
         """Process one inbound message exactly once; returns when it is committed."""
-        inbound = _storable(inbound)
+        started = time.perf_counter()
+        outcome = await self._handle(_storable(inbound))
+        HANDLING.labels(inbound.channel).observe(time.perf_counter() - started)
+        label = outcome_label(duplicate=outcome.duplicate, alerted=bool(outcome.alert_ids))
+        INBOUND.labels(inbound.channel, label).inc()
+        return outcome
+
+    async def _handle(self, inbound: Inbound) -> Outcome:
         # Triage is pure and takes microseconds: text that reads as a red flag jumps the writer queue.
         triage = self._content.triage
         severity = triage.assess(inbound.text).severity if inbound.payload is None else Severity.NONE

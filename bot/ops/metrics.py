@@ -3,7 +3,10 @@
 Every figure is read from the database at scrape time (one grouped query per family), so two `serve`
 processes sharing a database report the same numbers and a restart loses nothing. What is counted:
 messages in and out by channel, provider errors by channel and code, alerts by severity and state, the
-outbox's depth by channel and priority, and the age of the oldest message due and not delivered.
+outbox's depth by channel and priority, the age of the oldest message due and not delivered, and the due
+backlog (check-ins and escalation timers whose time has come). After them come this process's own
+instruments (`bot.ops.instruments`: latencies, outcomes, escalation steps, tick durations) and
+the process's memory, CPU and open files.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.ops.instruments import INSTRUMENTS
 from storage.db import Database
-from storage.models import Alert, Message, Outbox
+from storage.models import Alert, AlertStatus, CheckinSchedule, Message, Outbox
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -54,6 +58,19 @@ async def scrape(db: Database, now: datetime) -> bytes:
         oldest = await s.scalar(
             select(func.min(col(Outbox.next_attempt_at))).where(col(Outbox.next_attempt_at) <= now)
         )
+        due_checkins = await s.scalar(
+            select(func.count())
+            .select_from(CheckinSchedule)
+            .where(col(CheckinSchedule.next_due_at) <= now, col(CheckinSchedule.paused).is_(False))
+        )
+        due_timers = await s.scalar(
+            select(func.count())
+            .select_from(Alert)
+            .where(
+                col(Alert.next_escalation_at) <= now,
+                col(Alert.status).in_([AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]),
+            )
+        )
     sent = CounterMetricFamily(
         "peerline_messages", "Messages recorded, by channel and direction", labels=["channel", "direction"]
     )
@@ -80,6 +97,11 @@ async def scrape(db: Database, now: datetime) -> bytes:
         "peerline_outbox_oldest_due_age_seconds", "Age of the oldest message due and not delivered"
     )
     lag.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
+    backlog = GaugeMetricFamily(
+        "peerline_due_backlog", "Due work whose time has come and that no tick has done yet", labels=["kind"]
+    )
+    backlog.add_metric(["checkins"], int(due_checkins or 0))
+    backlog.add_metric(["escalations"], int(due_timers or 0))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot([sent, failed, by_state, depth, lag]))
-    return generate_latest(registry)
+    registry.register(_Snapshot([sent, failed, by_state, depth, lag, backlog]))
+    return generate_latest(registry) + generate_latest(INSTRUMENTS)
