@@ -17,7 +17,11 @@ Set E (339 texts) was written on 2026-12-02 the same way, by another helper, bef
 round; it leans to critical (192 critical, 65 high, 82 none) because it was cut short at its deadline.
 It was measured, aggregates only, once before round E (1,241 corpus rows written by a helper who never
 saw the lexicon or any blind set; the alert head's page chosen on the development split) and once after
-it; nobody has read which of its texts pass or fail. The next round needs a new set F.
+it; nobody has read which of its texts pass or fail.
+Set F (438 texts: 136 critical, 113 high, 189 none; 41% Spanish, a third by family members) was written
+on 2026-12-02 after round E by a helper who never saw the lexicon, the concepts, the corpus, the model
+or any other set, and was measured once, aggregates only, on the triage as round E left it: the figure
+of record for generalisation until the next tuning round, which it must not be used for.
 
 For each set, four graders: the lexicon alone (the phrase lists), the rules (lexicon + concepts),
 the model alone (its own thresholds), and the whole triage (what the bot does). Figures:
@@ -54,6 +58,7 @@ BLIND = {
     "triage_blind_c.jsonl": "1f9b6d67743866774129a15d500a2b57140f0f4c2cd5b9e433b9d40959788abd",
     "triage_blind_d.jsonl": "b833f361c29d02d48100550126812fbc05647b9c9e5bcd397666ee0721feabb6",
     "triage_blind_e.jsonl": "1b3884b8577bd8d244560c582d6ccc16248ce355ba13c96f77e197b72ef5ae98",
+    "triage_blind_f.jsonl": "276ef4f623388984e8ce2ff1b49dd998f5f6ef1dbde9fc9c011ae24a87d9ab4c",
 }
 
 
