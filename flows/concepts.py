@@ -452,6 +452,7 @@ class _Terms:
                 for w in set(self.words[n]) - {key}:
                     needs[w] = needs.get(w, 0) | 1 << bit
             self.by_key[key] = _Keyed(tuple(ns), (1 << len(ns)) - 1, tuple(needs.items()))
+        self.keys = frozenset(self.by_key)
 
     def find(
         self, at: Sequence[frozenset[int]], present: frozenset[int], clause: Sequence[int]
@@ -461,10 +462,9 @@ class _Terms:
         out: list[tuple[int, int, _Label, tuple[int, ...]]] = []
         by_key, terms, words = self.by_key, self.terms, self.words
         starts_of: dict[int, list[int]] = {}
-        for key in present:
-            keyed = by_key.get(key)
-            if keyed is None:
-                continue
+        spots: list[tuple[int, frozenset[int]]] | None = None  # the positions of a word, with its ids
+        for key in self.keys & present:
+            keyed = by_key[key]
             missing = 0  # the terms a word of which is nowhere in the message
             for w, bits in keyed.needs:
                 if w not in present:
@@ -479,7 +479,9 @@ class _Terms:
                 first = ids[0]
                 starts = starts_of.get(first)
                 if starts is None:
-                    starts = starts_of[first] = [i for i, here in enumerate(at) if first in here]
+                    if spots is None:
+                        spots = [(i, here) for i, here in enumerate(at) if here]
+                    starts = starts_of[first] = [i for i, here in spots if first in here]
                 if len(ids) == 1:  # the first word is the whole term
                     out += [(i, n, label, (i,)) for i in starts]
                     continue
@@ -545,6 +547,7 @@ class _Compiled:
     break_id: int  # every one-word terminator, as one word
     modifiers: Mapping[str, Modifier]
     rules_by_concept: Mapping[str, tuple[int, ...]]  # the rules whose first slot names it
+    rule_slots: tuple[tuple[frozenset[str], ...], ...]  # per rule, the concepts of each slot
 
 
 @dataclass(slots=True)
@@ -600,6 +603,7 @@ class ConceptSet:
             words.ids[single],
             mods,
             {name: tuple(rs) for name, rs in by_concept.items()},
+            tuple(tuple(frozenset(names) for names in rule.needs) for rule in lang.rules),
         )
 
     @classmethod
@@ -669,10 +673,13 @@ class ConceptSet:
         for compiled, analysis in zip(self._compiled, analyses, strict=True):
             if analysis.concepts:
                 rules, by_concept = compiled.language.rules, compiled.rules_by_concept
-                # only the rules a concept found can start: the others fire nothing
-                woken = {r for name in analysis.by_concept for r in by_concept.get(name, ())}
+                # only the rules a concept found can start, and only if every slot has one found:
+                # the others fire nothing
+                found = analysis.by_concept
+                woken = {r for name in found for r in by_concept.get(name, ())}
                 for r in sorted(woken):
-                    out += _fire(rules[r], analysis, analyses)
+                    if all(not names.isdisjoint(found) for names in compiled.rule_slots[r]):
+                        out += _fire(rules[r], analysis, analyses)
         return out
 
     @staticmethod
