@@ -424,7 +424,6 @@ class _Phrase:
     rx: re.Pattern[str]
     slots: tuple[frozenset[str], ...]  # gate keys: see `_KeyPlanner.gate`
     anchored: bool
-    first: frozenset[str] | None = None  # keys of its first word (`_KeyPlanner.first_keys`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -562,7 +561,7 @@ class _LexiconBuilder:
         if _min_words(seq, self.groups) == 0:
             raise self.fail(where, f"{text!r} can match nothing at all; make at least one word required")
         rx = re.compile(self.rx(seq, _SEP if follower else " "))
-        return _Phrase(text, seq, rx, *self.planner.gate(seq), self.planner.first_keys(seq))
+        return _Phrase(text, seq, rx, *self.planner.gate(seq))
 
     def alternation(self, phrases: Sequence[str], where: str, *, follower: bool = False) -> re.Pattern[str]:
         sep = _SEP if follower else " "
@@ -689,15 +688,9 @@ class _Matcher:
             items += [_Item(_DENIAL, p, lexicon) for p in lexicon.denials]
         self.items = items
         self.anchored = [it.phrase.anchored for it in items]
-        # A phrase not anchored on its (too common) first word is still only tried where such a
-        # word starts, but as `finditer` tries it, left to right, not overlapping (`_scan`).
-        self.late = [
-            not it.phrase.anchored and it.phrase.first is not None and bool(it.phrase.slots) for it in items
-        ]
         breakers = [p.rx.pattern for lexicon, _ in active for p in lexicon.denial_breakers]
         self.breaker = re.compile("|".join(f"(?:{b})" for b in breakers) if breakers else "(?!)")
         by_key: dict[str, set[tuple[int, int]]] = {}
-        first_key: dict[str, set[int]] = {}  # the first words of the late-anchored phrases
         self.always: list[int] = []
         self.full = [(1 << len(it.phrase.slots)) - 1 for it in items]  # every slot seen
         for i, item in enumerate(items):
@@ -706,33 +699,24 @@ class _Matcher:
             for slot, keys in enumerate(item.phrase.slots):
                 for key in keys:
                     by_key.setdefault(key, set()).add((i, slot))
-            if self.late[i]:
-                for key in item.phrase.first or ():
-                    first_key.setdefault(key, set()).add(i)
         self.by_key = {k: tuple(sorted(v)) for k, v in by_key.items()}
-        self.first_key = {k: frozenset(v) for k, v in first_key.items()}
-        self.longest_key = max((len(k) for k in (*by_key, *first_key)), default=0)
-        # token -> the (item, slot) pairs it wakes, and the late-anchored phrases it may start;
-        # words repeat across messages, so this is mostly dict hits. Entries are only ever
-        # added whole and it is reset when large: safe to share.
-        self._woken: dict[str, tuple[tuple[tuple[int, int], ...], frozenset[int]]] = {}
+        self.longest_key = max((len(k) for k in by_key), default=0)
+        # token -> (item, slot) pairs it wakes; words repeat across messages, so this is mostly
+        # dict hits. Entries are only ever added whole and it is reset when large: safe to share.
+        self._woken: dict[str, tuple[tuple[int, int], ...]] = {}
 
-    def _wake(self, token: str) -> tuple[tuple[tuple[int, int], ...], frozenset[int]]:
+    def _wake(self, token: str) -> tuple[tuple[int, int], ...]:
         found: set[tuple[int, int]] = set()
-        starts: set[int] = set()
         for n in range(1, min(len(token), self.longest_key) + 1):
             found.update(self.by_key.get(token[:n], ()))
-            starts.update(self.first_key.get(token[:n], ()))
-        return tuple(sorted(found)), frozenset(starts)
+        return tuple(sorted(found))
 
     def candidates(self, s: str) -> dict[int, list[int] | None]:
         """Items woken by the words of `s` (normalised, leading space): item -> positions to try
-        it at (the space before each word of its first slot, or of its first word if it is
-        late-anchored), or None to scan the whole text."""
-        woken, anchored, late = self._woken, self.anchored, self.late
+        it at (the space before each word of its first slot), or None to scan the whole text."""
+        woken, anchored = self._woken, self.anchored
         seen: dict[int, int] = {}
         at: dict[int, list[int]] = {}
-        firsts: list[tuple[int, frozenset[int]]] = []  # where late-anchored phrases may start
         pos = -1
         for token in s.split(" "):
             hit = woken.get(token)
@@ -740,59 +724,45 @@ class _Matcher:
                 if len(woken) > 50_000:
                     woken.clear()
                 hit = woken[token] = self._wake(token)
-            for i, slot in hit[0]:
+            for i, slot in hit:
                 seen[i] = seen.get(i, 0) | (1 << slot)
                 if slot == 0 and anchored[i]:
                     at.setdefault(i, []).append(pos)
-            if hit[1]:
-                firsts.append((pos, hit[1]))
             pos += len(token) + 1
         full = self.full
         found: dict[int, list[int] | None] = dict.fromkeys(self.always)
-        starting: dict[int, list[int]] = {}
         for i, mask in seen.items():
             if mask == full[i]:
-                if late[i]:
-                    found[i] = starting[i] = []
-                else:
-                    found[i] = at[i] if anchored[i] else None
-        if starting:
-            for p, starts in firsts:
-                for i in starts.intersection(starting):
-                    starting[i].append(p)
+                found[i] = at[i] if anchored[i] else None
         return found
 
     def hits(self, s: str, *, shields: bool = False) -> tuple[list[_Hit], _Shields]:
         """The flags that stand in `s`, and the idiom and denial spans that cancel flags (computed
         even without flags when `shields`: the concept rules are cancelled by them too)."""
         found = self.candidates(s)
-        items, late = self.items, self.late
+        items = self.items
         flags: list[_Hit] = []
-        others: list[tuple[_Item, list[int] | None, bool]] = []
+        others: list[tuple[_Item, list[int] | None]] = []
         for i, at in found.items():
             item = items[i]
             if item.kind != _FLAG:
-                others.append((item, at, late[i]))
+                others.append((item, at))
                 continue
             category = item.category
             assert category is not None
             rx = item.phrase.rx
             if at is None:
                 flags += [_Hit(m.start(), m.end(), item, category) for m in rx.finditer(s)]
-            elif late[i]:
-                flags += [_Hit(m.start(), m.end(), item, category) for m in _scan(rx, s, at)]
             else:
                 flags += [_Hit(m.start(), m.end(), item, category) for p in at if (m := rx.match(s, p))]
         if not flags and not shields:
             return [], _Shields(self, s, [], [])
         safe: list[tuple[int, int]] = []
         denied: list[tuple[int, int]] = []
-        for item, at, scan in others:
+        for item, at in others:
             rx = item.phrase.rx
             if at is None:
                 spans = [m.span() for m in rx.finditer(s)]
-            elif scan:
-                spans = [m.span() for m in _scan(rx, s, at)]
             else:
                 spans = [m.span() for p in at if (m := rx.match(s, p))]
             if item.kind == _SAFE:
@@ -804,18 +774,6 @@ class _Matcher:
             h for h in flags if not shield.cancels(h.start, h.end, h.category.severity) and not _negated(h, s)
         ]
         return _dedupe(kept), shield
-
-
-def _scan(rx: re.Pattern[str], s: str, starts: Sequence[int]) -> list[re.Match[str]]:
-    """`rx.finditer(s)` when every match can only start at one of `starts` (ascending): tried
-    there, left to right, each after the end of the match before it."""
-    out: list[re.Match[str]] = []
-    end = 0
-    for p in starts:
-        if p >= end and (m := rx.match(s, p)):
-            out.append(m)
-            end = m.end()
-    return out
 
 
 @dataclass(frozen=True, slots=True)
