@@ -430,6 +430,7 @@ class _Keyed(NamedTuple):
     terms: tuple[int, ...]
     every: int  # a bit per term
     needs: tuple[tuple[int, int], ...]  # (word id, the bits of the terms that need it)
+    needed: frozenset[int]  # those word ids: a message with all of them tries every term
 
 
 class _Terms:
@@ -451,7 +452,7 @@ class _Terms:
             for bit, n in enumerate(ns):
                 for w in set(self.words[n]) - {key}:
                     needs[w] = needs.get(w, 0) | 1 << bit
-            self.by_key[key] = _Keyed(tuple(ns), (1 << len(ns)) - 1, tuple(needs.items()))
+            self.by_key[key] = _Keyed(tuple(ns), (1 << len(ns)) - 1, tuple(needs.items()), frozenset(needs))
         self.keys = frozenset(self.by_key)
 
     def find(
@@ -465,11 +466,15 @@ class _Terms:
         spots: list[tuple[int, frozenset[int]]] | None = None  # the positions of a word, with its ids
         for key in self.keys & present:
             keyed = by_key[key]
-            missing = 0  # the terms a word of which is nowhere in the message
-            for w, bits in keyed.needs:
-                if w not in present:
-                    missing |= bits
-            viable = keyed.every & ~missing
+            viable = keyed.every
+            if not keyed.needed <= present:
+                if viable == 1:  # one term, a word of which is nowhere in the message
+                    continue
+                missing = 0  # the terms a word of which is nowhere in the message
+                for w, bits in keyed.needs:
+                    if w not in present:
+                        missing |= bits
+                viable &= ~missing
             while viable:
                 low = viable & -viable
                 viable ^= low
@@ -555,13 +560,17 @@ class _Analysis:
     """One language's reading of a message: clauses, concept hits, cues and person words."""
 
     tokens: list[str]
-    stems: list[str]
+    read: list[_Token]  # each token as this language reads it
     clause: list[int]
     concepts: list[_Hit]
     cues: list[tuple[Modifier, int, int]]
     people: list[tuple[str, int]]
     hard: frozenset[int] = frozenset()  # where a terminator ("but", "pero") starts a clause
     by_concept: dict[str, list[_Hit]] = field(default_factory=dict)  # the concept hits, by name
+
+    @property
+    def stems(self) -> list[str]:
+        return [t.stem for t in self.read]
 
 
 class ConceptSet:
@@ -630,7 +639,6 @@ class ConceptSet:
         stops = [i for i, t in enumerate(tokens) if t == "."]
         for compiled in self._compiled:
             read = compiled.words.read(tokens)
-            stems = [t.stem for t in read]
             at = [t.ids for t in read]
             present = frozenset().union(*at)
             stop = compiled.break_id
@@ -645,7 +653,7 @@ class ConceptSet:
                     n += i in breaks
                     clause[i] = n
             mods = compiled.modifiers
-            analysis = _Analysis(tokens, stems, clause, [], [], [], frozenset(hard))
+            analysis = _Analysis(tokens, read, clause, [], [], [], frozenset(hard))
             found = [
                 (kind, name, i, spot[-1] + 1, spot)
                 for i, _, (kind, name), spot in compiled.terms.find(at, present, clause)
