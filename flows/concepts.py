@@ -430,6 +430,7 @@ class _Keyed(NamedTuple):
     terms: tuple[int, ...]
     every: int  # a bit per term
     needs: tuple[tuple[int, int], ...]  # (word id, the bits of the terms that need it)
+    needed: frozenset[int]  # those word ids: a message with all of them tries every term
 
 
 class _Terms:
@@ -451,7 +452,8 @@ class _Terms:
             for bit, n in enumerate(ns):
                 for w in set(self.words[n]) - {key}:
                     needs[w] = needs.get(w, 0) | 1 << bit
-            self.by_key[key] = _Keyed(tuple(ns), (1 << len(ns)) - 1, tuple(needs.items()))
+            self.by_key[key] = _Keyed(tuple(ns), (1 << len(ns)) - 1, tuple(needs.items()), frozenset(needs))
+        self.keys = frozenset(self.by_key)
 
     def find(
         self, at: Sequence[frozenset[int]], present: frozenset[int], clause: Sequence[int]
@@ -461,15 +463,18 @@ class _Terms:
         out: list[tuple[int, int, _Label, tuple[int, ...]]] = []
         by_key, terms, words = self.by_key, self.terms, self.words
         starts_of: dict[int, list[int]] = {}
-        for key in present:
-            keyed = by_key.get(key)
-            if keyed is None:
-                continue
-            missing = 0  # the terms a word of which is nowhere in the message
-            for w, bits in keyed.needs:
-                if w not in present:
-                    missing |= bits
-            viable = keyed.every & ~missing
+        spots: list[tuple[int, frozenset[int]]] | None = None  # the positions of a word, with its ids
+        for key in self.keys & present:
+            keyed = by_key[key]
+            viable = keyed.every
+            if not keyed.needed <= present:
+                if viable == 1:  # one term, a word of which is nowhere in the message
+                    continue
+                missing = 0  # the terms a word of which is nowhere in the message
+                for w, bits in keyed.needs:
+                    if w not in present:
+                        missing |= bits
+                viable &= ~missing
             while viable:
                 low = viable & -viable
                 viable ^= low
@@ -479,7 +484,9 @@ class _Terms:
                 first = ids[0]
                 starts = starts_of.get(first)
                 if starts is None:
-                    starts = starts_of[first] = [i for i, here in enumerate(at) if first in here]
+                    if spots is None:
+                        spots = [(i, here) for i, here in enumerate(at) if here]
+                    starts = starts_of[first] = [i for i, here in spots if first in here]
                 if len(ids) == 1:  # the first word is the whole term
                     out += [(i, n, label, (i,)) for i in starts]
                     continue
@@ -545,6 +552,7 @@ class _Compiled:
     break_id: int  # every one-word terminator, as one word
     modifiers: Mapping[str, Modifier]
     rules_by_concept: Mapping[str, tuple[int, ...]]  # the rules whose first slot names it
+    rule_slots: tuple[tuple[frozenset[str], ...], ...]  # per rule, the concepts of each slot
 
 
 @dataclass(slots=True)
@@ -552,13 +560,17 @@ class _Analysis:
     """One language's reading of a message: clauses, concept hits, cues and person words."""
 
     tokens: list[str]
-    stems: list[str]
+    read: list[_Token]  # each token as this language reads it
     clause: list[int]
     concepts: list[_Hit]
     cues: list[tuple[Modifier, int, int]]
     people: list[tuple[str, int]]
     hard: frozenset[int] = frozenset()  # where a terminator ("but", "pero") starts a clause
     by_concept: dict[str, list[_Hit]] = field(default_factory=dict)  # the concept hits, by name
+
+    @property
+    def stems(self) -> list[str]:
+        return [t.stem for t in self.read]
 
 
 class ConceptSet:
@@ -600,6 +612,7 @@ class ConceptSet:
             words.ids[single],
             mods,
             {name: tuple(rs) for name, rs in by_concept.items()},
+            tuple(tuple(frozenset(names) for names in rule.needs) for rule in lang.rules),
         )
 
     @classmethod
@@ -626,7 +639,6 @@ class ConceptSet:
         stops = [i for i, t in enumerate(tokens) if t == "."]
         for compiled in self._compiled:
             read = compiled.words.read(tokens)
-            stems = [t.stem for t in read]
             at = [t.ids for t in read]
             present = frozenset().union(*at)
             stop = compiled.break_id
@@ -641,7 +653,7 @@ class ConceptSet:
                     n += i in breaks
                     clause[i] = n
             mods = compiled.modifiers
-            analysis = _Analysis(tokens, stems, clause, [], [], [], frozenset(hard))
+            analysis = _Analysis(tokens, read, clause, [], [], [], frozenset(hard))
             found = [
                 (kind, name, i, spot[-1] + 1, spot)
                 for i, _, (kind, name), spot in compiled.terms.find(at, present, clause)
@@ -669,10 +681,13 @@ class ConceptSet:
         for compiled, analysis in zip(self._compiled, analyses, strict=True):
             if analysis.concepts:
                 rules, by_concept = compiled.language.rules, compiled.rules_by_concept
-                # only the rules a concept found can start: the others fire nothing
-                woken = {r for name in analysis.by_concept for r in by_concept.get(name, ())}
+                # only the rules a concept found can start, and only if every slot has one found:
+                # the others fire nothing
+                found = analysis.by_concept
+                woken = {r for name in found for r in by_concept.get(name, ())}
                 for r in sorted(woken):
-                    out += _fire(rules[r], analysis, analyses)
+                    if all(not names.isdisjoint(found) for names in compiled.rule_slots[r]):
+                        out += _fire(rules[r], analysis, analyses)
         return out
 
     @staticmethod

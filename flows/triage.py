@@ -918,7 +918,13 @@ class Triage:
         matcher = self._all if lang is None else self._by_lang.get(lang.split("-")[0].lower(), self._all)
         analyses = self.concepts.analyse(norm)
         findings = self.concepts.findings(analyses)
-        hits, shields = matcher.hits(s, shields=bool(findings) or self.model is not None)
+        score, said = None, Severity.NONE
+        if self.model is not None:
+            score = self.model.score_normalized(plain)
+            said = self.model.severity(score)
+        # the idioms and denials are read when something could be cancelled by them: a match,
+        # a finding, or the model's critical reading (not over a denial)
+        hits, shields = matcher.hits(s, shields=bool(findings) or said is Severity.CRITICAL)
         to_original: OffsetMap | None = None
         matches = []
         dropped_critical = False  # critical words the rules read as history, a joke, media...
@@ -971,10 +977,8 @@ class Triage:
                     possible=possible,
                 )
             )
-        if self.model is None:
+        if score is None:
             return TriageResult.from_matches(matches)
-        score = self.model.score_normalized(plain)
-        said = self.model.severity(score)
         worst = max_severity(*(m.severity for m in matches))
         # The model only raises: to a possible crisis where nothing else is critical, or, by its
         # alert head, to a high page where the rules saw nothing that high ("possible_risk").
