@@ -923,8 +923,8 @@ class Triage:
             score = self.model.score_normalized(plain)
             said = self.model.severity(score)
         # the idioms and denials are read when something could be cancelled by them: a match,
-        # a finding, or the model's critical reading (not over a denial)
-        hits, shields = matcher.hits(s, shields=bool(findings) or said is Severity.CRITICAL)
+        # a finding, or a reading of the model's (neither head raises over a denial)
+        hits, shields = matcher.hits(s, shields=bool(findings) or said is not Severity.NONE)
         to_original: OffsetMap | None = None
         matches = []
         dropped_critical = False  # critical words the rules read as history, a joke, media...
