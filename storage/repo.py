@@ -65,9 +65,7 @@ def usable(identity: ChannelIdentity) -> bool:
     return identity.opted_out_at is None and identity.unreachable_at is None
 
 
-def pick_identity(
-    identities: Sequence[ChannelIdentity], prefer: str | None = None
-) -> ChannelIdentity | None:
+def pick_identity(identities: Sequence[ChannelIdentity], prefer: str | None = None) -> ChannelIdentity | None:
     """Of one person's identities (oldest first), the one to write to: the preferred channel if usable,
     else the first usable one."""
     ok = [i for i in identities if usable(i)]

@@ -39,7 +39,7 @@ class Paging(Pages):
     async def page_on_call(
         self, s: AsyncSession, compose: Callable[[Person], str], now: datetime, *, what: str
     ) -> list[Person]:
-        """Page the program's on-call (else every supervisor and admin) about something with no care
+        """Page the program's on-call (else every supervisor) about something with no care
         team, such as a stranger in crisis. Returns who was paged."""
         for group in (await oncall(s), await last_resort(s)):
             paged: list[Person] = []

@@ -117,7 +117,7 @@ def oncall_list(as_json: JsonOpt = False) -> None:
             return [{"id": p.id, "name": p.name, "role": p.role} for p in await oncall(s)]
 
     rows = run_with_app(work, channels=False)
-    fallback = "nobody set: every supervisor and admin is paged when a care team cannot be reached"
+    fallback = "nobody set: every supervisor is paged when a care team cannot be reached"
     emit(
         as_json,
         rows,

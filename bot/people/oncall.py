@@ -1,6 +1,7 @@
 """The program's on-call: who is paged when a care team cannot be reached, and who hears of a stranger in
-crisis. Set with `peerline oncall set WHO...`; when nobody on call can be reached either, every active
-supervisor and admin is the last resort, so an alert is never left with no human told.
+crisis. Set with `peerline oncall set WHO...` (supervisors: an admin is never paged); when nobody on
+call can be reached either, every active supervisor is the last resort, and in a program with no active
+supervisor at all, its admins are, so an alert is never left with no human told.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from bot.people.enrolment import UserError, resolve
 from storage.models import AuditAction, OnCall, Person, PersonStatus, Role
 from storage.repo import audit
 
-ON_CALL_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+ON_CALL_ROLES = (Role.SUPERVISOR,)
 
 
 async def set_oncall(
     s: AsyncSession, now: datetime, who: Sequence[str], *, actor: str = "cli"
 ) -> list[Person]:
-    """Replace the on-call list with these people, in this order (supervisors or admins only)."""
+    """Replace the on-call list with these people, in this order (supervisors only)."""
     chosen: list[Person] = []
     for name in who:
         person = await resolve(s, name)
         if person.role not in ON_CALL_ROLES:
-            raise UserError(f"{person.name} is a {person.role}; the on-call must be a supervisor or an admin")
+            why = " (admins are never paged)" if person.role == Role.ADMIN else ""
+            raise UserError(f"{person.name} is a {person.role}; the on-call must be a supervisor{why}")
         if person.status != PersonStatus.ACTIVE:
             raise UserError(f"{person.name} is {person.status}; only active staff can be on call")
         if all(p.id != person.id for p in chosen):
@@ -49,10 +51,15 @@ async def oncall(s: AsyncSession) -> list[Person]:
 
 
 async def last_resort(s: AsyncSession) -> list[Person]:
-    """Every active supervisor and admin: paged when neither the chain nor the on-call could be."""
-    rows = await s.scalars(
-        select(Person)
-        .where(col(Person.role).in_(ON_CALL_ROLES), col(Person.status) == PersonStatus.ACTIVE)
-        .order_by(col(Person.id))
-    )
-    return list(rows.all())
+    """Every active supervisor, paged when neither the chain nor the on-call could be; only a program
+    with no active supervisor at all falls back on its admins (else nobody would be told)."""
+    for role in (Role.SUPERVISOR, Role.ADMIN):
+        rows = await s.scalars(
+            select(Person)
+            .where(col(Person.role) == role, col(Person.status) == PersonStatus.ACTIVE)
+            .order_by(col(Person.id))
+        )
+        found = list(rows.all())
+        if found:
+            return found
+    return []

@@ -437,7 +437,7 @@ async def test_a_team_nobody_can_reach_pages_the_on_call_then_every_supervisor(
     await seed(app, backup=False, supervisor=False)
     drive = Driver(app, clock, console, START)
     async with app.db.transaction() as s:
-        ari = await add_person(s, clock.now(), role=Role.ADMIN, name="Ari", console="ari")
+        ari = await add_person(s, clock.now(), role=Role.SUPERVISOR, name="Ari", console="ari")
         await set_oncall(s, clock.now(), ["Ari"])
     await _make_unavailable(app, "Sam", "unreachable")
     alert_id = await raise_alert(app, Severity.CRITICAL)
@@ -446,7 +446,7 @@ async def test_a_team_nobody_can_reach_pages_the_on_call_then_every_supervisor(
     assert f"CRITICAL alert #{alert_id}: Alex" in paged[0].text
     assert drive.inbox() == {}  # Dana, a supervisor but not on call, is not paged while Ari can be
     assert [e.detail["to"] for e in await drive.audits("alert.oncall_paged")] == [ari.id]
-    await _make_unavailable(app, "Ari", "unreachable")  # the on-call too: every supervisor and admin
+    await _make_unavailable(app, "Ari", "unreachable")  # the on-call too: every supervisor
     await drive.at(10)
     inbox = drive.inbox()
     assert list(inbox) == ["dana"] and "On call: nobody on Alex's care team" in inbox["dana"][0]
@@ -454,11 +454,32 @@ async def test_a_team_nobody_can_reach_pages_the_on_call_then_every_supervisor(
     assert await drive.audits("alert.nobody_reachable") == []
 
 
-async def test_the_on_call_is_supervisors_or_admins_only(app: App) -> None:
+@pytest.mark.parametrize("supervisor", ["active", "inactive"])
+async def test_admins_are_paged_only_when_the_program_has_no_active_supervisor(
+    app: App, clock: ManualClock, console: ConsoleChannel, supervisor: str
+) -> None:
+    await seed(app, backup=False, supervisor=False)
+    drive = Driver(app, clock, console, START)
+    async with app.db.transaction() as s:
+        await add_person(s, clock.now(), role=Role.ADMIN, name="Ari", console="ari")
+    await _make_unavailable(app, "Sam", "unreachable")
+    if supervisor == "inactive":
+        await _make_unavailable(app, "Dana", "inactive")
+    await raise_alert(app, Severity.CRITICAL)
+    paged = {who: drive.console.take(who) for who in ("dana", "ari")}
+    expected = "dana" if supervisor == "active" else "ari"
+    assert [who for who, got in paged.items() if got] == [expected]
+    assert "nobody on Alex's care team could be reached" in paged[expected][0].text
+
+
+async def test_the_on_call_is_supervisors_only(app: App) -> None:
     await seed(app)
     async with app.db.transaction() as s:
-        with pytest.raises(UserError, match="Sam is a peer; the on-call must be a supervisor or an admin"):
+        await add_person(s, app.clock.now(), role=Role.ADMIN, name="Ari", console="ari")
+        with pytest.raises(UserError, match=r"Sam is a peer; the on-call must be a supervisor$"):
             await set_oncall(s, app.clock.now(), ["Sam"])
+        with pytest.raises(UserError, match=r"admins are never paged"):
+            await set_oncall(s, app.clock.now(), ["Ari"])
         chosen = await set_oncall(s, app.clock.now(), ["Dana", "dana"])
         assert [p.name for p in chosen] == ["Dana"]
     async with app.db.transaction() as s:

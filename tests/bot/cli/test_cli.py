@@ -390,12 +390,16 @@ def test_db_new_key_prints_a_key_the_settings_accept(cli, monkeypatch: pytest.Mo
 
 def test_oncall_set_and_list(cli) -> None:
     ids = _program(cli)
-    assert "every supervisor and admin" in cli("oncall", "list")
-    cli("people", "add", "--role", "admin", "--name", "Ari", "--console", "ari")
-    assert cli("oncall", "set", "Dana", "Ari").strip() == "on call: Dana (supervisor), Ari (admin)"
+    assert "every supervisor is paged" in cli("oncall", "list")
+    cli("people", "add", "--role", "supervisor", "--name", "Ari", "--console", "ari")
+    assert cli("oncall", "set", "Dana", "Ari").strip() == "on call: Dana (supervisor), Ari (supervisor)"
     assert next(r["id"] for r in json.loads(cli("oncall", "list", "--json"))) == ids["Dana"]
     out = cli("oncall", "set", "Sam", code=2)
-    assert "Sam is a peer; the on-call must be a supervisor or an admin" in out
+    assert "Sam is a peer; the on-call must be a supervisor" in out
+    cli("people", "add", "--role", "admin", "--name", "Lee", "--console", "lee")
+    assert "Lee is a admin; the on-call must be a supervisor (admins are never paged)" in cli(
+        "oncall", "set", "Lee", code=2
+    )
     assert [r["name"] for r in json.loads(cli("oncall", "list", "--json"))] == ["Dana", "Ari"]
 
 
