@@ -35,6 +35,7 @@ class Signal:
     possible: bool = False  # a possible crisis: paged at high, a gentle reply to the person
     about_other: bool = False  # the danger is to someone else than the writer
     unclear: bool = False  # an answer to the safety question that was not a clear no
+    written: bool = False  # read in what the person wrote (triage), not from a structured answer
 
     @classmethod
     def from_triage(cls, result: TriageResult, text: str) -> Signal:
@@ -47,6 +48,8 @@ class Signal:
         notes = []
         if result.possible_crisis:
             notes.append("possible crisis, please read now")
+        elif "possible_risk" in result.categories:
+            notes.append("use or safety in words the rules do not know, please read")
         if result.experiencer == "other":
             notes.append("about someone else")
         prefix = f"({'; '.join(notes)}) " if notes else ""
@@ -56,6 +59,7 @@ class Signal:
             (f"{prefix}{said}",),
             possible=result.possible_crisis,
             about_other=result.experiencer == "other",
+            written=True,
         )
 
 
@@ -273,6 +277,8 @@ def reply_key(signals: Sequence[Signal], *, family: bool) -> str | None:
       unclear answer to the safety question gets a gentler follow-up that still gives 988;
     - a possible crisis: a short warm reply with 988, assuming nothing;
     - use disclosed (or reported by a family member): warmth and overdose-risk guidance;
+    - any other high alert (intent to use, an unsafe home, what only the model read) raised from what
+      the person wrote: thanks, who is told (only when true), 911 and 988; never silence;
     - anything else (cravings, trends, a worried family member's answer): the flow's own words.
     """
     if not signals:
@@ -291,4 +297,6 @@ def reply_key(signals: Sequence[Signal], *, family: bool) -> str | None:
         return "possible_crisis_other" if other else "possible_crisis"
     if severity is Severity.HIGH and "use" in {c for sig in signals for c in sig.categories}:
         return "use_support_other" if other else "use_support"
+    if severity is Severity.HIGH and any(sig.written for sig in worst):
+        return "alert_support_other" if other else "alert_support"
     return None
