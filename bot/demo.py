@@ -14,8 +14,7 @@ from bot.app import App
 from bot.channels.base import Inbound, OutboundMessage
 from bot.channels.console import ConsoleChannel
 from bot.checkins.sessions import start_checkin
-from bot.family.requests import link_family
-from bot.people.enrolment import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from config.settings import Settings
 from storage.models import Role, ShareScope
 from storage.repo import active_session

@@ -200,6 +200,7 @@ def family_link(
         now = a.clock.now()
         async with a.db.transaction() as s:
             pir_p = await resolve(s, pir, Role.PIR)
+            fam = await resolve(s, family, Role.FAMILY)
             until = parse_day("--expires", expires, pir_p.timezone).end if expires is not None else None
             recorder = None
             if on_paper:
@@ -211,8 +212,8 @@ def family_link(
                 s,
                 a.content.messages,
                 now,
-                family=family,
-                pir=pir,
+                family=fam,
+                pir=pir_p,
                 share=share,
                 program=a.settings.sender_name,
                 answer_within=timedelta(hours=a.settings.consent_timeout_hours),
@@ -223,8 +224,6 @@ def family_link(
                 buttons=a.buttons,
             )
             await s.flush()
-            fam = await s.get(Person, link.family_id)
-            assert fam is not None
             return {
                 "id": link.id,
                 "family_id": link.family_id,

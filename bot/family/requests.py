@@ -17,7 +17,6 @@ from bot.errors import UserError
 from bot.family.consent import CONSENT_PAYLOAD, Answer, record, signature
 from bot.local_time import local_date
 from bot.outbox.queue import queue_message
-from bot.people.names import resolve
 from storage.models import AuditAction, ConsentState, FamilyLink, MessageKind, Person, Role, ShareScope
 from storage.repo import audit, reachable_identity
 
@@ -44,8 +43,8 @@ async def request_consent(
     messages: Messages,
     now: datetime,
     *,
-    family: str,
-    pir: str,
+    family: Person,
+    pir: Person,
     share: ShareScope,
     program: str,
     answer_within: timedelta,
@@ -58,8 +57,10 @@ async def request_consent(
 ) -> FamilyLink:
     """A new consent for this pair: asked of the PIR (pending), or, with `recorded_by`, a paper consent
     recorded by staff (active at once). An older active consent stays in force until this one is agreed."""
-    fam = await resolve(s, family, Role.FAMILY)
-    pir_p = await resolve(s, pir, Role.PIR)
+    fam, pir_p = family, pir
+    for person, role in ((fam, Role.FAMILY), (pir_p, Role.PIR)):
+        if person.role != role:
+            raise UserError(f"{person.name} (id {person.id}) is a {person.role}, not a {role}")
     assert fam.id is not None and pir_p.id is not None
     if expires_at is not None and expires_at <= now:
         raise UserError(f"--expires {expires_at:%Y-%m-%d} is already past: give a later date")
@@ -249,30 +250,3 @@ async def lapse(s: AsyncSession, messages: Messages, link: FamilyLink, now: date
         s, now, "scheduler", AuditAction.CONSENT_ENDED, pir.id, link=link.id, state=str(ConsentState.LAPSED)
     )
     await tell_family(s, messages, fam, pir, "consent_family_not_now", now)
-
-
-async def link_family(
-    s: AsyncSession,
-    now: datetime,
-    *,
-    family: str,
-    pir: str,
-    share: ShareScope,
-    expires_at: datetime | None = None,
-    actor: str = "cli",
-) -> FamilyLink:
-    """A consent signed on paper, recorded by `actor`: active at once (the demo and tests seed with it)."""
-    empty = Messages({"en": {}, "es": {}})  # nothing is sent for a paper consent
-    return await request_consent(
-        s,
-        empty,
-        now,
-        family=family,
-        pir=pir,
-        share=share,
-        program="",
-        answer_within=timedelta(0),
-        expires_at=expires_at,
-        actor=actor,
-        recorded_by=actor,
-    )

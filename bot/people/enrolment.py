@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import Messages
 from bot.errors import UserError as UserError  # noqa: PLC0414  (re-exported: raised from here)
+from bot.family.requests import request_consent
 from bot.local_time import DEFAULT_QUIET, QuietHours, is_quiet_time, next_due
 from bot.outbox.queue import queue_message
 from bot.people.audience import audience_text
@@ -22,9 +23,11 @@ from storage.models import (
     ChannelIdentity,
     ChannelName,
     CheckinSchedule,
+    FamilyLink,
     MessageKind,
     Person,
     Role,
+    ShareScope,
 )
 from storage.repo import audit, identities_of, identity_for
 
@@ -282,3 +285,30 @@ async def _tier(s: AsyncSession, who: str | None, roles: tuple[Role, ...], curre
         return None
     person = await resolve(s, who, roles)
     return person.id
+
+
+async def link_family(
+    s: AsyncSession,
+    now: datetime,
+    *,
+    family: str,
+    pir: str,
+    share: ShareScope,
+    expires_at: datetime | None = None,
+    actor: str = "cli",
+) -> FamilyLink:
+    """A consent signed on paper, recorded by `actor`: active at once (the demo and tests seed with it)."""
+    empty = Messages({"en": {}, "es": {}})  # nothing is sent for a paper consent
+    return await request_consent(
+        s,
+        empty,
+        now,
+        family=await resolve(s, family, Role.FAMILY),
+        pir=await resolve(s, pir, Role.PIR),
+        share=share,
+        program="",
+        answer_within=timedelta(0),
+        expires_at=expires_at,
+        actor=actor,
+        recorded_by=actor,
+    )

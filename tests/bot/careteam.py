@@ -15,8 +15,7 @@ from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
 from bot.checkins.tick import TickReport, tick
 from bot.clock import ManualClock
-from bot.family.requests import link_family
-from bot.people.enrolment import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from flows.severity import Severity
 from storage.models import Alert, AuditEvent, CareTeam, ChannelIdentity, Role, ShareScope
 

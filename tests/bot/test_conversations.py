@@ -58,8 +58,8 @@ from bot.channels.console import ConsoleChannel
 from bot.checkins.sessions import start_checkin
 from bot.checkins.tick import tick
 from bot.clock import ManualClock
-from bot.family.requests import link_family, request_consent
-from bot.people.enrolment import add_person, assign, resolve
+from bot.family.requests import request_consent
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from bot.people.oncall import set_oncall
 from config.settings import Settings
 from storage.models import (
@@ -227,8 +227,8 @@ class Harness:
                     s,
                     self.app.content.messages,
                     self.clock.now(),
-                    family="Jordan",
-                    pir="Alex",
+                    family=await resolve(s, "Jordan"),
+                    pir=await resolve(s, "Alex"),
                     share=ShareScope(arg.get("share", "status")),
                     program=self.app.settings.sender_name,
                     answer_within=timedelta(hours=self.app.settings.consent_timeout_hours),

@@ -19,8 +19,7 @@ from sqlmodel import col, select
 from bot.checkins.sessions import start_checkin
 from bot.checkins.tick import tick
 from bot.clock import ManualClock
-from bot.family.requests import link_family
-from bot.people.enrolment import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from bot.server import make_web_app
 from storage.models import (
     Alert,

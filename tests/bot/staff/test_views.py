@@ -19,8 +19,7 @@ from bot.alerts.raising import Alerting, Signal
 from bot.app import App
 from bot.checkins.sessions import start_checkin
 from bot.clock import ManualClock
-from bot.family.requests import link_family
-from bot.people.enrolment import add_person, assign, resolve
+from bot.people.enrolment import add_person, assign, link_family, resolve
 from flows.severity import Severity
 from flows.sms_text import MAX_SEGMENTS, encoding, segment_info
 from storage.models import Alert, FlowSession, Role, SessionStatus, ShareScope
