@@ -29,9 +29,22 @@ from bot.cli import family
 from bot.cli import web_command
 
 # isort: split
+from bot.cli import records_io
+
+# isort: split
 from bot.cli.groups import app
 
-COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports, family, web_command)
+COMMAND_MODULES = (
+    roster,
+    scheduling,
+    records,
+    triage_command,
+    running,
+    reports,
+    family,
+    web_command,
+    records_io,
+)
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
 

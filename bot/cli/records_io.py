@@ -1,0 +1,79 @@
+"""`peerline people import`, `people export` and `db purge`: records in and out in bulk, and retention."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bot.cli.groups import JsonOpt, emit, fail, people_app, run_with_app
+from bot.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.people.importing import Report
+
+
+@people_app.command("import")
+def people_import(
+    file: Annotated[Path, typer.Argument(help="CSV; columns named as `people add`'s options + team")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, enrol nobody")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Enrol everyone in a CSV file, or nobody: every row is checked first (as `people add` and
+    `assign`); peer, backup and supervisor name staff enrolled already or on a line above."""
+    from bot.people.importing import Defaults, check_rows, enrol_rows, load_known, read_csv  # noqa: PLC0415
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}")
+        return
+    try:
+        records = read_csv(text)
+    except UserError as exc:
+        fail(str(exc))
+        return
+
+    async def work(a: App) -> tuple[list[Report], bool]:
+        defaults = Defaults(
+            a.settings.default_timezone, a.settings.default_checkin_time, a.settings.quiet_window
+        )
+        async with a.db.transaction() as s:
+            rows, reports = check_rows(records, await load_known(s), defaults)
+            if dry_run or not all(r.ok for r in reports):
+                return reports, False
+            ids = await enrol_rows(
+                s, a.clock.now(), rows, messages=a.content.messages, program=a.settings.sender_name
+            )
+            return [r.__class__(r.line, r.name, None, ids[r.line]) for r in reports], True
+
+    reports, imported = run_with_app(work, channels=False)
+    bad = [r for r in reports if not r.ok]
+    if as_json:
+        emit(
+            True,
+            {
+                "imported": len(reports) if imported else 0,
+                "dry_run": dry_run,
+                "rows": [
+                    {"line": r.line, "name": r.name, "ok": r.ok, "reason": r.reason, "id": r.id}
+                    for r in reports
+                ],
+            },
+        )
+    else:
+        for r in reports:
+            sys.stdout.write(f"line {r.line}  {r.name or '-'}  {'ok' if r.ok else r.reason}\n")
+        if bad:
+            sys.stdout.write(f"{len(bad)} of {len(reports)} rows are bad: nobody was imported\n")
+        elif imported:
+            sys.stdout.write(
+                f"imported {len(reports)} people (opt-in confirmations go out with `peerline serve`)\n"
+            )
+        else:
+            sys.stdout.write(f"all {len(reports)} rows are good (dry run: nobody was imported)\n")
+    if bad:
+        raise typer.Exit(2)

@@ -1,0 +1,141 @@
+"""`peerline people import`, `people export` and `db purge`, driven as an operator would, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from storage.db import Database
+from storage.models import AuditEvent, CareTeam, ChannelIdentity, CheckinSchedule, Message, Outbox, Person
+from tests.bot.cli.test_cli import _program, cli  # noqa: F401  (the fixture)
+
+HEADER = "role,name,phone,telegram,timezone,locale,checkin_time,credential,peer,backup,supervisor\n"
+
+
+def _csv(tmp_path: Path, *lines: str, header: str = HEADER) -> str:
+    path = tmp_path / "people.csv"
+    path.write_text(header + "".join(line + "\n" for line in lines), encoding="utf-8")
+    return str(path)
+
+
+async def _counts(db_url: str) -> dict[str, int]:
+    database = Database(db_url)
+    try:
+        async with database.transaction() as s:
+            counts = {}
+            for name, table in (
+                ("people", Person),
+                ("identities", ChannelIdentity),
+                ("schedules", CheckinSchedule),
+                ("teams", CareTeam),
+                ("messages", Message),
+                ("outbox", Outbox),
+            ):
+                counts[name] = (await s.scalar(select(func.count()).select_from(table))) or 0
+            return counts
+    finally:
+        await database.dispose()
+
+
+async def _team_and_audit(db_url: str, pir_id: int) -> tuple[CareTeam | None, list[str]]:
+    database = Database(db_url)
+    try:
+        async with database.transaction() as s:
+            team = await s.get(CareTeam, pir_id)
+            actions = (await s.scalars(select(AuditEvent.action).order_by(col(AuditEvent.id)))).all()
+            return team, list(actions)
+    finally:
+        await database.dispose()
+
+
+GOOD = (
+    "peer,Sam Peer,,1001,,,,CPRS,,,",
+    "supervisor,Dana Sup,+14155550100,,,,,,,,",
+    "pir,Alex Rivera,+1 (415) 555-0123,,America/Chicago,es,9:30,,Sam,Kim,Dana",
+    "family,Jordan,,2002,,,,,,,",
+)
+
+
+def test_import_enrols_everyone_with_teams_schedules_and_opt_ins(cli, db_url: str, tmp_path: Path) -> None:  # noqa: F811
+    kim = json.loads(cli("people", "add", "--role", "peer", "--name", "Kim", "--console", "kim", "--json"))
+    result = json.loads(cli("people", "import", _csv(tmp_path, *GOOD), "--json"))
+    assert result["imported"] == 4
+    assert [(r["line"], r["name"], r["ok"]) for r in result["rows"]] == [
+        (2, "Sam Peer", True),
+        (3, "Dana Sup", True),
+        (4, "Alex Rivera", True),
+        (5, "Jordan", True),
+    ]
+    ids = {r["name"]: r["id"] for r in result["rows"]}
+    people = {p["name"]: p for p in json.loads(cli("people", "list", "--json"))}
+    assert (people["Alex Rivera"]["timezone"], people["Alex Rivera"]["locale"]) == ("America/Chicago", "es")
+    assert people["Sam Peer"]["credential"] == "CPRS"
+    counts = asyncio.run(_counts(db_url))
+    # 4 imported + Kim; identities: Kim's console + 4; schedules: the PIR's and the family member's.
+    assert (counts["people"], counts["identities"], counts["schedules"]) == (5, 5, 2)
+    # Opt-in confirmations for the PIR and the family member only (staff get none), as `people add`.
+    assert counts["messages"] == counts["outbox"] == 2
+    team, actions = asyncio.run(_team_and_audit(db_url, ids["Alex Rivera"]))
+    assert team is not None
+    assert (team.peer_id, team.backup_id, team.supervisor_id) == (ids["Sam Peer"], kim["id"], ids["Dana Sup"])
+    assert actions.count("person.created") == 5
+    assert actions.count("care_team.assigned") == 1
+    assert actions.count("people.imported") == 1
+
+
+def test_bad_rows_import_nothing_and_each_is_named(cli, db_url: str, tmp_path: Path) -> None:  # noqa: F811
+    cli("people", "add", "--role", "peer", "--name", "Kim", "--console", "kim")
+    path = _csv(
+        tmp_path,
+        *GOOD,
+        "pir,Robin,+14155550123,,,,,,Sam,,",  # the phone of line 4
+        "pir,Lee,12,,,,,,,,",
+        "wizard,Merlin,,,,,,,,,",
+        "pir,Casey,,,Mars/Olympus,,,,,,",
+        "pir,Drew,,,,,23:30,,,,",
+        "pir,Ezra,,,,,,,Nobody,,",
+        "pir,Fay,,,,,,,Sam,Sam,",
+        "peer,Gus,,,,,,,Sam,,",
+        ",,,,,,,,,,",  # blank lines are skipped
+        "family,Hana,,,,fr,,,,,",
+    )
+    output = cli("people", "import", path, code=2)
+    lines = output.splitlines()
+    assert lines[:4] == [
+        "line 2  Sam Peer  ok",
+        "line 3  Dana Sup  ok",
+        "line 4  Alex Rivera  ok",
+        "line 5  Jordan  ok",
+    ]
+    assert "line 6  Robin  sms +14155550123 is also on line 4" in output
+    assert "line 7  Lee  bad phone number '12'" in output
+    assert "line 8  Merlin  bad role 'wizard'" in output
+    assert "line 9  Casey  unknown time zone 'Mars/Olympus'" in output
+    assert "line 10  Drew  check-in time 23:30 is inside quiet hours" in output
+    assert "line 11  Ezra  no person named 'Nobody'" in output
+    assert "line 12  Fay  the backup must be someone other than the peer (Sam Peer)" in output
+    assert "line 13  Gus  peer is for a PIR's care team" in output
+    assert "line 15  Hana  bad locale 'fr'" in output
+    assert "9 of 13 rows are bad: nobody was imported" in output
+    assert asyncio.run(_counts(db_url))["people"] == 1  # Kim alone
+    # An address enrolled before the file is refused too.
+    _program(cli)
+    output = cli("people", "import", _csv(tmp_path, "pir,Robin,,1001,,,,,,,"), code=2)
+    assert "line 2  Robin  telegram 1001 already belongs to person" in output
+
+
+def test_dry_run_checks_and_enrols_nobody(cli, db_url: str, tmp_path: Path) -> None:  # noqa: F811
+    output = cli("people", "import", _csv(tmp_path, *GOOD[:2], GOOD[3]), "--dry-run")
+    assert "all 3 rows are good (dry run: nobody was imported)" in output
+    assert asyncio.run(_counts(db_url))["people"] == 0
+
+
+def test_unknown_columns_are_named_in_one_line(cli, tmp_path: Path) -> None:  # noqa: F811
+    path = _csv(tmp_path, "pir,Alex,x,y", header="role,name,email,pager\n")
+    output = cli("people", "import", path, code=2)
+    assert "unknown columns 'email', 'pager': the columns are role, name, phone" in output
