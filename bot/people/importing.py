@@ -20,19 +20,28 @@ from sqlmodel import col, select
 from bot.content import Messages
 from bot.errors import UserError
 from bot.local_time import QuietHours, next_due
+from bot.outbox.queue import queue_message
+from bot.people.audience import audience_text
 from bot.people.enrolment import (
     FLOW_FOR_ROLE,
-    assign,
     check_checkin_time,
     check_credential,
     check_locale,
     check_timezone,
     checked_identities,
-    confirm_opt_in,
 )
-from bot.people.names import candidates_text, match_name
+from bot.people.names import NameMatch, candidates_text, match_name
 from flows.numbers import parse_id
-from storage.models import AuditAction, ChannelIdentity, CheckinSchedule, Person, Role
+from storage.models import (
+    AuditAction,
+    CareTeam,
+    ChannelIdentity,
+    CheckinSchedule,
+    MessageKind,
+    Person,
+    Role,
+    fold_name,
+)
 from storage.repo import audit
 
 PERSON_COLUMNS = ("role", "name", "phone", "telegram", "timezone", "locale", "checkin_time", "credential")
@@ -125,7 +134,9 @@ def check_rows(
     taken: dict[tuple[str, str], str] = {
         key: f"already belongs to person {owner}" for key, owner in known.taken.items()
     }
-    pool: list[Person] = list(known.people)  # whom a team column may name: enrolled, or a row above
+    pool = Pool()
+    for person in known.people:
+        pool.add(person)
     for line, values in rows:
         name = values.get("name", "")
         try:
@@ -135,9 +146,7 @@ def check_rows(
             continue
         for key in row.identities:
             taken[key] = f"is also on line {line}"
-        pool.append(
-            Person(id=-line, role=row.role, name=row.name, created_at=datetime.min.replace(tzinfo=UTC))
-        )
+        pool.add(Person(id=-line, role=row.role, name=row.name, created_at=datetime.min.replace(tzinfo=UTC)))
         good.append(row)
         reports.append(Report(line, row.name))
     return good, reports
@@ -147,7 +156,7 @@ def _check_row(
     line: int,
     values: Mapping[str, str],
     taken: Mapping[tuple[str, str], str],
-    pool: Sequence[Person],
+    pool: Pool,
     defaults: Defaults,
 ) -> Row:
     def given(column: str) -> str | None:
@@ -182,17 +191,22 @@ def _check_row(
     return row
 
 
-def _find(pool: Sequence[Person], who: str, roles: Collection[Role]) -> int:
+def _find(pool: Pool, who: str, roles: Collection[Role]) -> int:
     """The id of the person `who` names among `pool`, found as `bot.people.names.resolve` finds them."""
     if (number := parse_id(who)) is not None:
-        by_id = next((p for p in pool if p.id == number), None)
+        by_id = pool.by_id.get(number)
         if by_id is None:
             raise UserError(f"no person with id {number}; see `peerline people list`")
         return _with_role(by_id, roles)
-    words = who.split()
-    match = match_name([p for p in pool if p.role in roles], words)
+    # The first rule of `match_name` (the whole name) from the index, as it almost always decides.
+    exact = [p for p in pool.by_name.get(fold_name(who), ()) if p.role in roles]
+    match = (
+        NameMatch(tuple(exact), 1)
+        if exact
+        else match_name([p for p in pool.people if p.role in roles], who.split())
+    )
     if not match.people:
-        match = match_name(pool, words)
+        match = match_name(pool.people, who.split())
     if match.ambiguous:
         raise UserError(
             f"{who!r} is ambiguous: {candidates_text(match.people)}; use the id or more of the name"
@@ -202,6 +216,21 @@ def _find(pool: Sequence[Person], who: str, roles: Collection[Role]) -> int:
     return _with_role(match.person, roles)
 
 
+@dataclass(slots=True)
+class Pool:
+    """Whom a team column may name: everyone enrolled and every good row so far, by id and by name."""
+
+    people: list[Person] = field(default_factory=list)
+    by_id: dict[int, Person] = field(default_factory=dict)
+    by_name: dict[str, list[Person]] = field(default_factory=dict)
+
+    def add(self, person: Person) -> None:
+        assert person.id is not None
+        self.people.append(person)
+        self.by_id[person.id] = person
+        self.by_name.setdefault(fold_name(person.name), []).append(person)
+
+
 def _with_role(person: Person, roles: Collection[Role]) -> int:
     assert person.id is not None
     if person.role not in roles:
@@ -209,12 +238,12 @@ def _with_role(person: Person, roles: Collection[Role]) -> int:
     return person.id
 
 
-def _check_chain(team: Mapping[str, int], pool: Sequence[Person]) -> None:
+def _check_chain(team: Mapping[str, int], pool: Pool) -> None:
     """`assign`'s rule for the chain: three different people (it checks again when the rows are
     written, so a row it refuses there rolls the whole import back)."""
     peer, backup = team["peer"], team.get("backup")
     if backup is not None and backup == peer:
-        name = next(p.name for p in pool if p.id == peer)
+        name = pool.by_id[peer].name
         raise UserError(f"the backup must be someone other than the peer ({name})")
     if backup is not None and backup == team.get("supervisor"):
         raise UserError("the backup and the supervisor must be different people")
@@ -254,16 +283,17 @@ async def enrol_rows(
     s.add_all(people)
     await s.flush()
     ids: dict[int, int] = {}
+    identities: dict[int, list[ChannelIdentity]] = {}
     for row, person in zip(rows, people, strict=True):
         assert person.id is not None
         ids[row.line] = person.id
         for channel, address in row.identities:
             # Enrolment by the program records consent to messages (the opt-in confirmation follows).
-            s.add(
-                ChannelIdentity(
-                    person_id=person.id, channel=channel, address=address, consent_at=now, created_at=now
-                )
+            identity = ChannelIdentity(
+                person_id=person.id, channel=channel, address=address, consent_at=now, created_at=now
             )
+            s.add(identity)
+            identities.setdefault(person.id, []).append(identity)
         flow = FLOW_FOR_ROLE.get(row.role)
         if flow is not None:
             s.add(
@@ -286,21 +316,62 @@ async def enrol_rows(
         )
     await s.flush()
 
-    def ref(member: int | None) -> str | None:
-        return None if member is None else str(ids[-member] if member < 0 else member)
-
-    for row in rows:
-        if row.team:
-            await assign(
-                s,
-                now,
-                pir=str(ids[row.line]),
-                peer=ref(row.team["peer"]),
-                backup=ref(row.team.get("backup")),
-                supervisor=ref(row.team.get("supervisor")),
-                actor=actor,
-            )
-    for person in people:
-        await confirm_opt_in(s, messages, person, now, program=program)
+    _teams(s, now, rows, ids, actor=actor)
+    _opt_ins(s, now, people, identities, messages=messages, program=program)
     audit(s, now, actor, AuditAction.PEOPLE_IMPORTED, None, count=len(rows))
     return ids
+
+
+def _teams(
+    s: AsyncSession, now: datetime, rows: Sequence[Row], ids: Mapping[int, int], *, actor: str
+) -> None:
+    """The care teams, as `assign` writes a new one (each PIR is new, so there is no team before; the
+    chain was checked with `assign`'s rule in `check_rows`)."""
+
+    def member(ref: int | None) -> int | None:
+        return None if ref is None else ids[-ref] if ref < 0 else ref
+
+    for row in rows:
+        if not row.team:
+            continue
+        team = CareTeam(
+            pir_id=ids[row.line],
+            peer_id=member(row.team["peer"]),
+            backup_id=member(row.team.get("backup")),
+            supervisor_id=member(row.team.get("supervisor")),
+            updated_at=now,
+        )
+        s.add(team)
+        audit(
+            s,
+            now,
+            actor,
+            AuditAction.CARE_TEAM_ASSIGNED,
+            team.pir_id,
+            peer=team.peer_id,
+            backup=team.backup_id,
+            supervisor=team.supervisor_id,
+            before=None,
+        )
+
+
+def _opt_ins(
+    s: AsyncSession,
+    now: datetime,
+    people: Sequence[Person],
+    identities: Mapping[int, Sequence[ChannelIdentity]],
+    *,
+    messages: Messages,
+    program: str,
+) -> None:
+    """`confirm_opt_in` for every new PIR and family member, from the identities just written (it would
+    read them back one person at a time)."""
+    for person in people:
+        if person.role not in FLOW_FOR_ROLE:
+            continue
+        assert person.id is not None
+        for identity in identities.get(person.id, ()):
+            text = audience_text(
+                messages, "opted_in", person.role, identity.channel, person.locale, program=program
+            )
+            queue_message(s, identity, text, MessageKind.KEYWORD, now)
