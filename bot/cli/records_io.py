@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bot.cli.groups import JsonOpt, emit, fail, people_app, run_with_app
+from bot.cli.groups import JsonOpt, db_app, emit, fail, people_app, run_with_app
 from bot.errors import UserError
 
 if TYPE_CHECKING:
@@ -77,3 +77,44 @@ def people_import(
             sys.stdout.write(f"all {len(reports)} rows are good (dry run: nobody was imported)\n")
     if bad:
         raise typer.Exit(2)
+
+
+@db_app.command("purge")
+def db_purge(
+    before: Annotated[
+        str | None,
+        typer.Option(
+            help="Remove what is older than this day, YYYY-MM-DD (default: the retention years ago)"
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would be removed")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Remove it")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove messages, outbox rows, answers, sessions, resolved alerts, disclosures and audit events
+    past the retention period (PEERLINE_RETENTION_YEARS); the purge itself is audited."""
+    from bot.reports.period import parse_day  # noqa: PLC0415
+    from storage.purge import PurgeError, default_cutoff, purge  # noqa: PLC0415
+
+    if dry_run == yes:
+        fail("give --dry-run to count what would be removed, or --yes to remove it")
+
+    async def work(a: App) -> dict[str, Any]:
+        now = a.clock.now()
+        cutoff = (
+            parse_day("--before", before, a.settings.default_timezone).start
+            if before is not None
+            else default_cutoff(now, a.settings.retention_years)
+        )
+        async with a.db.transaction() as s:
+            try:
+                counts = await purge(s, cutoff, now, dry_run=dry_run)
+            except PurgeError as exc:
+                fail(str(exc))
+                raise
+        return {"before": cutoff.isoformat(), "dry_run": dry_run, "counts": counts}
+
+    result = run_with_app(work, channels=False)
+    verb = "would remove" if dry_run else "removed"
+    listed = ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in result["counts"].items())
+    emit(as_json, result, f"{verb} what is older than {result['before'][:16]} UTC: {listed}")

@@ -5,13 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from storage.db import Database
-from storage.models import AuditEvent, CareTeam, ChannelIdentity, CheckinSchedule, Message, Outbox, Person
+from storage.models import (
+    Alert,
+    Answer,
+    AuditEvent,
+    CareTeam,
+    ChannelIdentity,
+    CheckinSchedule,
+    Disclosure,
+    FamilyLink,
+    FlowSession,
+    Message,
+    Outbox,
+    Person,
+)
 from tests.bot.cli.test_cli import _program, cli  # noqa: F401  (the fixture)
 
 HEADER = "role,name,phone,telegram,timezone,locale,checkin_time,credential,peer,backup,supervisor\n"
@@ -139,3 +153,165 @@ def test_unknown_columns_are_named_in_one_line(cli, tmp_path: Path) -> None:  # 
     path = _csv(tmp_path, "pir,Alex,x,y", header="role,name,email,pager\n")
     output = cli("people", "import", path, code=2)
     assert "unknown columns 'email', 'pager': the columns are role, name, phone" in output
+
+
+async def _seed_history(db_url: str, pir: int, family: int) -> None:
+    """For the PIR: a finished session a year and a half ago with an answer, a message (with its outbox
+    row) and a resolved alert on it; an alert from then still open, on a message of its own; a disclosure
+    then; and a message from yesterday."""
+    old = datetime.now(UTC) - timedelta(days=550)
+    database = Database(db_url)
+    try:
+        async with database.transaction() as s:
+            session = FlowSession(
+                person_id=pir,
+                flow_id="daily_checkin",
+                channel="sms",
+                status="completed",
+                started_at=old,
+                updated_at=old,
+            )
+            s.add(session)
+            await s.flush()
+            assert session.id is not None
+            msgs = []
+            for when in (old, old, datetime.now(UTC) - timedelta(days=1)):
+                message = Message(
+                    direction="in",
+                    channel="sms",
+                    address="+14155550123",
+                    person_id=pir,
+                    body="hi",
+                    created_at=when,
+                    updated_at=when,
+                )
+                s.add(message)
+                msgs.append(message)
+            await s.flush()
+            assert msgs[0].id is not None and msgs[1].id is not None
+            s.add(
+                Outbox(
+                    message_id=msgs[0].id,
+                    channel="sms",
+                    address="+14155550123",
+                    body="hi",
+                    next_attempt_at=old,
+                    created_at=old,
+                )
+            )
+            s.add(
+                Answer(
+                    session_id=session.id,
+                    person_id=pir,
+                    flow_id="daily_checkin",
+                    step_id="mood",
+                    value=3,
+                    raw="3",
+                    answered_at=old,
+                )
+            )
+            s.add(
+                Alert(
+                    person_id=pir,
+                    severity="high",
+                    message_id=msgs[0].id,
+                    session_id=session.id,
+                    status="resolved",
+                    created_at=old,
+                )
+            )
+            s.add(Alert(person_id=pir, severity="high", message_id=msgs[1].id, status="open", created_at=old))
+            link = FamilyLink(family_id=family, pir_id=pir, scope="status", state="active")
+            s.add(link)
+            await s.flush()
+            assert link.id is not None
+            s.add(
+                Disclosure(
+                    pir_id=pir,
+                    recipient_id=family,
+                    link_id=link.id,
+                    kind="weekly_status",
+                    what="checked in",
+                    channel="sms",
+                    disclosed_at=old,
+                )
+            )
+            s.add(AuditEvent(at=old, actor="cli", action="people.listed"))
+    finally:
+        await database.dispose()
+
+
+async def _left(db_url: str) -> dict[str, int]:
+    database = Database(db_url)
+    try:
+        async with database.transaction() as s:
+            counts = {}
+            for name, table in (
+                ("messages", Message),
+                ("outbox", Outbox),
+                ("answers", Answer),
+                ("sessions", FlowSession),
+                ("alerts", Alert),
+                ("disclosures", Disclosure),
+            ):
+                counts[name] = (await s.scalar(select(func.count()).select_from(table))) or 0
+            purges = (
+                await s.scalars(select(AuditEvent).where(col(AuditEvent.action) == "records.purged"))
+            ).all()
+            counts["old_audit"] = (
+                await s.scalar(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(col(AuditEvent.at) < datetime.now(UTC) - timedelta(days=365))
+                )
+            ) or 0
+            counts["purge_events"] = len(purges)
+            if purges:
+                counts["purged_messages"] = purges[0].detail["deleted"]["messages"]
+            return counts
+    finally:
+        await database.dispose()
+
+
+def test_purge_counts_then_removes_what_is_past_the_date_and_audits_itself(cli, db_url: str) -> None:  # noqa: F811
+    ids = _program(cli)
+    asyncio.run(_seed_history(db_url, ids["Alex"], ids["Jordan"]))
+    before_all = asyncio.run(_left(db_url))
+    cutoff = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
+    # The old message under the open alert stays with it; so does the yesterday's one.
+    expected = {
+        "outbox": 1,
+        "answers": 1,
+        "alerts": 1,
+        "disclosures": 1,
+        "sessions": 1,
+        "messages": 1,
+        "audit_events": 1,
+    }
+    counted = json.loads(cli("db", "purge", "--before", cutoff, "--dry-run", "--json"))
+    assert counted["counts"] == expected
+    assert asyncio.run(_left(db_url)) == before_all  # a dry run removes nothing
+    removed = json.loads(cli("db", "purge", "--before", cutoff, "--yes", "--json"))
+    assert removed["counts"] == expected
+    left = asyncio.run(_left(db_url))
+    assert left["messages"] == before_all["messages"] - 1
+    assert (left["outbox"], left["answers"], left["sessions"], left["disclosures"]) == (
+        before_all["outbox"] - 1,
+        0,
+        0,
+        0,
+    )
+    assert left["alerts"] == 1  # the open one
+    assert (left["old_audit"], left["purge_events"], left["purged_messages"]) == (0, 1, 1)
+    # Nothing older is left: a second purge finds nothing.
+    again = json.loads(cli("db", "purge", "--before", cutoff, "--dry-run", "--json"))
+    assert set(again["counts"].values()) == {0}
+
+
+def test_purge_refuses_the_last_day_and_wants_dry_run_or_yes(cli) -> None:  # noqa: F811
+    assert "give --dry-run to count what would be removed, or --yes" in cli("db", "purge", code=2)
+    today = datetime.now(UTC).date().isoformat()
+    assert "is within the last day" in cli("db", "purge", "--before", today, "--yes", code=2)
+    # Without --before: the retention years ago (6 by default).
+    result = json.loads(cli("db", "purge", "--dry-run", "--json"))
+    assert result["before"][:4] == str(datetime.now(UTC).year - 6)
