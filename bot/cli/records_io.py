@@ -79,6 +79,39 @@ def people_import(
         raise typer.Exit(2)
 
 
+@people_app.command("export")
+def people_export(
+    who: Annotated[str, typer.Argument(help="Person id or unique name")],
+    out: Annotated[Path, typer.Option("--out", help="A new (or empty) folder for the files")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a person's own record (profile, channels, messages, answers, alerts, contact notes,
+    consents, disclosures) as record.json and one CSV per table; audited."""
+    from bot.people.export import person_record, write_record  # noqa: PLC0415
+    from bot.people.names import resolve  # noqa: PLC0415
+    from storage.models import AuditAction  # noqa: PLC0415
+    from storage.repo import audit  # noqa: PLC0415
+
+    async def work(a: App) -> dict[str, Any]:
+        async with a.db.transaction() as s:
+            person = await resolve(s, who)
+            record = await person_record(s, person)
+            files = write_record(record, out)
+            counts = {table: len(rows) for table, rows in record.items()}
+            audit(s, a.clock.now(), "cli", AuditAction.PERSON_EXPORTED, person.id, counts=counts)
+            return {
+                "id": person.id,
+                "name": person.name,
+                "out": str(out),
+                "files": [f.name for f in files],
+                "counts": counts,
+            }
+
+    result = run_with_app(work, channels=False)
+    listed = ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in result["counts"].items())
+    emit(as_json, result, f"exported {result['name']}'s record to {result['out']}: {listed}")
+
+
 @db_app.command("purge")
 def db_purge(
     before: Annotated[

@@ -315,3 +315,51 @@ def test_purge_refuses_the_last_day_and_wants_dry_run_or_yes(cli) -> None:  # no
     # Without --before: the retention years ago (6 by default).
     result = json.loads(cli("db", "purge", "--dry-run", "--json"))
     assert result["before"][:4] == str(datetime.now(UTC).year - 6)
+
+
+async def _audited(db_url: str, action: str) -> list[AuditEvent]:
+    database = Database(db_url)
+    try:
+        async with database.transaction() as s:
+            return list((await s.scalars(select(AuditEvent).where(col(AuditEvent.action) == action))).all())
+    finally:
+        await database.dispose()
+
+
+def test_export_writes_the_persons_own_record_as_json_and_csv_and_is_audited(
+    cli,  # noqa: F811
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    ids = _program(cli)
+    asyncio.run(_seed_history(db_url, ids["Alex"], ids["Jordan"]))
+    out = tmp_path / "alex"
+    result = json.loads(cli("people", "export", "Alex", "--out", str(out), "--json"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["record.json"]
+        + [f"{t}.csv" for t in ("profile", "channel_identities", "messages", "answers", "alerts")]
+        + [f"{t}.csv" for t in ("contact_notes", "consents", "disclosures")]
+    )
+    record = json.loads((out / "record.json").read_text(encoding="utf-8"))
+    assert record["profile"][0]["name"] == "Alex" and record["profile"][0]["id"] == ids["Alex"]
+    assert [i["address"] for i in record["channel_identities"]] == ["+14155550123"]
+    # The opt-in confirmation of `people add` and the three seeded messages; nobody else's.
+    assert len(record["messages"]) == 4
+    assert {m["person_id"] for m in record["messages"]} == {ids["Alex"]}
+    assert [(a["step_id"], a["value"]) for a in record["answers"]] == [("mood", 3)]
+    assert [a["status"] for a in record["alerts"]] == ["resolved", "open"]
+    assert [(c["family"], c["scope"]) for c in record["consents"]] == [("Jordan", "status")]
+    assert [(d["recipient"], d["what"]) for d in record["disclosures"]] == [("Jordan", "checked in")]
+    assert result["counts"]["messages"] == 4
+    messages_csv = (out / "messages.csv").read_text(encoding="utf-8").splitlines()
+    assert messages_csv[0].startswith("id,direction,channel,address,person_id,body")
+    assert len(messages_csv) == 1 + 4
+    assert (out / "contact_notes.csv").read_text(encoding="utf-8").startswith("id,pir_id,peer_id")
+    (event,) = asyncio.run(_audited(db_url, "person.exported"))
+    assert event.person_id == ids["Alex"] and event.detail["counts"]["alerts"] == 2
+    # A folder with files in it is refused (nothing mixed into an earlier export), and not audited.
+    assert "exists and is not an empty folder" in cli("people", "export", "Alex", "--out", str(out), code=2)
+    assert len(asyncio.run(_audited(db_url, "person.exported"))) == 1
+    # A family member's export holds the consents given to them, and no disclosures table rows.
+    fam = json.loads(cli("people", "export", "Jordan", "--out", str(tmp_path / "jordan"), "--json"))
+    assert (fam["counts"]["consents"], fam["counts"]["disclosures"], fam["counts"]["messages"]) == (1, 0, 1)
