@@ -87,17 +87,26 @@ def people_export(
 ) -> None:
     """Export a person's own record (profile, channels, messages, answers, alerts, contact notes,
     consents, disclosures) as record.json and one CSV per table; audited."""
-    from bot.people.export import person_record, write_record  # noqa: PLC0415
+    from bot.family.accounting import (  # noqa: PLC0415
+        CONSENT_COLUMNS,
+        DISCLOSURE_COLUMNS,
+        consent_rows,
+        disclosure_rows,
+    )
+    from bot.people.export import Table, person_tables, write_record  # noqa: PLC0415
     from bot.people.names import resolve  # noqa: PLC0415
-    from storage.models import AuditAction  # noqa: PLC0415
+    from storage.models import AuditAction, Role  # noqa: PLC0415
     from storage.repo import audit  # noqa: PLC0415
 
     async def work(a: App) -> dict[str, Any]:
         async with a.db.transaction() as s:
             person = await resolve(s, who)
-            record = await person_record(s, person)
+            record = await person_tables(s, person)
+            record["consents"] = Table(CONSENT_COLUMNS, await consent_rows(s, person))
+            disclosed = await disclosure_rows(s, person, None, None) if person.role == Role.PIR else []
+            record["disclosures"] = Table(DISCLOSURE_COLUMNS, disclosed)
             files = write_record(record, out)
-            counts = {table: len(rows) for table, rows in record.items()}
+            counts = {name: len(table.rows) for name, table in record.items()}
             audit(s, a.clock.now(), "cli", AuditAction.PERSON_EXPORTED, person.id, counts=counts)
             return {
                 "id": person.id,

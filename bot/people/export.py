@@ -1,14 +1,16 @@
 """`peerline people export WHO --out DIR`: a person's own record, for a person who asks for theirs.
 
-The record (`person_record`): their profile, channel identities, messages, answers, alerts about them,
-contact notes about them, consents (about them, or given to them) and the disclosures about them, read
-in one transaction. `write_record` lays it out as `record.json` and one CSV per table in a new folder.
+The record: their profile, channel identities, messages, answers, alerts about them and contact notes
+about them (`person_tables`), with the consents and disclosures the caller adds from
+`bot.family.accounting` (which depends on this package, so not the other way round). `write_record` lays
+it out as `record.json` and one CSV per table in a new folder.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,21 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
 from bot.errors import UserError
-from bot.family.accounting import CONSENT_COLUMNS, DISCLOSURE_COLUMNS, consent_rows, disclosure_rows
 from bot.reports.formats import table_csv
-from storage.models import Alert, Answer, ChannelIdentity, ContactNote, Message, Person, Role
+from storage.models import Alert, Answer, ChannelIdentity, ContactNote, Message, Person
 
-Record = dict[str, list[dict[str, Any]]]
-TABLES = (
-    "profile",
-    "channel_identities",
-    "messages",
-    "answers",
-    "alerts",
-    "contact_notes",
-    "consents",
-    "disclosures",
-)
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table of the record: its CSV columns (the same with no rows) and its rows."""
+
+    columns: tuple[str, ...]
+    rows: list[dict[str, Any]]
+
+
 _SKIP = {"name_key", "insert_sentinel"}  # derived columns, not part of what the person gave or got
 
 
@@ -39,45 +38,26 @@ def _rows(items: Sequence[SQLModel]) -> list[dict[str, Any]]:
     return [{k: v for k, v in item.model_dump().items() if k not in _SKIP} for item in items]
 
 
-async def person_record(s: AsyncSession, person: Person) -> Record:
-    """Everything stored about `person`, table by table, oldest first."""
-    assert person.id is not None
-
-    async def of(model: type[SQLModel], column: Any, order: Any) -> list[dict[str, Any]]:
-        found = (await s.scalars(select(model).where(column == person.id).order_by(order))).all()
-        return _rows(found)
-
-    return {
-        "profile": _rows([person]),
-        "channel_identities": await of(
-            ChannelIdentity, col(ChannelIdentity.person_id), col(ChannelIdentity.id)
-        ),
-        "messages": await of(Message, col(Message.person_id), col(Message.id)),
-        "answers": await of(Answer, col(Answer.person_id), col(Answer.id)),
-        "alerts": await of(Alert, col(Alert.person_id), col(Alert.id)),
-        "contact_notes": await of(ContactNote, col(ContactNote.pir_id), col(ContactNote.id)),
-        "consents": await consent_rows(s, person),
-        "disclosures": await disclosure_rows(s, person, None, None) if person.role == Role.PIR else [],
-    }
-
-
-_MODELS: Mapping[str, type[SQLModel]] = {
-    "profile": Person,
-    "channel_identities": ChannelIdentity,
-    "messages": Message,
-    "answers": Answer,
-    "alerts": Alert,
-    "contact_notes": ContactNote,
+_MODELS: Mapping[str, tuple[type[SQLModel], Any]] = {
+    "profile": (Person, col(Person.id)),
+    "channel_identities": (ChannelIdentity, col(ChannelIdentity.person_id)),
+    "messages": (Message, col(Message.person_id)),
+    "answers": (Answer, col(Answer.person_id)),
+    "alerts": (Alert, col(Alert.person_id)),  # alerts about them
+    "contact_notes": (ContactNote, col(ContactNote.pir_id)),  # notes of contacts with them
 }
 
 
-def columns_of(table: str) -> list[str]:
-    """A table's CSV columns (the same whether or not it has rows)."""
-    if table == "consents":
-        return list(CONSENT_COLUMNS)
-    if table == "disclosures":
-        return list(DISCLOSURE_COLUMNS)
-    return [c for c in _MODELS[table].model_fields if c not in _SKIP]
+async def person_tables(s: AsyncSession, person: Person) -> dict[str, Table]:
+    """Every row stored about `person` in these tables, oldest first."""
+    assert person.id is not None
+    tables = {}
+    for name, (model, owner) in _MODELS.items():
+        key = model.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+        found = (await s.scalars(select(model).where(owner == person.id).order_by(key))).all()
+        columns = tuple(c for c in model.model_fields if c not in _SKIP)
+        tables[name] = Table(columns, _rows(found))
+    return tables
 
 
 def _cell(value: Any) -> Any:
@@ -88,7 +68,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def write_record(record: Record, folder: Path) -> list[Path]:
+def write_record(record: Mapping[str, Table], folder: Path) -> list[Path]:
     """`record.json` and `<table>.csv` for each table in `folder` (created; an existing folder must be
     empty, so no earlier export is mixed in); returns the files written."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -96,11 +76,15 @@ def write_record(record: Record, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "record.json"]
     written[0].write_text(
-        json.dumps(record, default=str, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        json.dumps(
+            {name: table.rows for name, table in record.items()}, default=str, ensure_ascii=False, indent=2
+        )
+        + "\n",
+        encoding="utf-8",
     )
-    for table in TABLES:
-        path = folder / f"{table}.csv"
-        rows = [{k: _cell(v) for k, v in row.items()} for row in record[table]]
-        path.write_text(table_csv(columns_of(table), rows), encoding="utf-8")
+    for name, table in record.items():
+        path = folder / f"{name}.csv"
+        rows = [{k: _cell(v) for k, v in row.items()} for row in table.rows]
+        path.write_text(table_csv(table.columns, rows), encoding="utf-8")
         written.append(path)
     return written
