@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"  # json: one object per line, as `serve --json`
     web_session_idle_minutes: int = Field(default=30, gt=0)  # a staff console session ends then
     consent_timeout_hours: float = Field(default=72, gt=0, le=24 * 90)  # a consent request lapses then
+    # How long records are kept before `peerline db purge` may remove them: HIPAA asks for six years of
+    # the documentation its policies require (45 CFR 164.316(b)(2)); state law or a payer may ask more.
+    retention_years: int = Field(default=6, ge=1, le=100)
 
     @field_validator("database_url")
     @classmethod

@@ -32,9 +32,23 @@ from bot.cli import life
 from bot.cli import web_command
 
 # isort: split
+from bot.cli import records_io
+
+# isort: split
 from bot.cli.groups import app
 
-COMMAND_MODULES = (roster, scheduling, records, triage_command, running, reports, family, life, web_command)
+COMMAND_MODULES = (
+    roster,
+    scheduling,
+    records,
+    triage_command,
+    running,
+    reports,
+    family,
+    life,
+    web_command,
+    records_io,
+)
 __all__ = ["COMMAND_MODULES", "app", "main"]
 
 

@@ -15,6 +15,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert settings.database_url == "sqlite+aiosqlite:///./peerline.db"
     assert settings.config_dir == DEFAULT_CONFIG_DIR
     assert settings.telegram_token is None
+    assert settings.retention_years == 6  # HIPAA: six years of required documentation
 
 
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -42,6 +43,7 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("PEERLINE_CONFIG_DIR", "/nonexistent/peerline", "PEERLINE_CONFIG_DIR"),
         ("PEERLINE_ENCRYPTION_KEY", "hunter2", "PEERLINE_ENCRYPTION_KEY.*peerline db new-key"),
         ("PEERLINE_LOG_FORMAT", "xml", "PEERLINE_LOG_FORMAT"),
+        ("PEERLINE_RETENTION_YEARS", "0", "PEERLINE_RETENTION_YEARS"),
     ],
 )
 def test_bad_values_name_the_key(
