@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.local_time import next_due
-from bot.staff.caseload import caseload, open_alerts, summary
+from bot.staff.caseload import caseload, open_alerts, paused, summary
 from bot.staff.contact import (
     FIRST_UNIT_MINUTES,
     MAX_NOTE_MINUTES,
@@ -241,7 +241,4 @@ class PersonCommands(Handling):
 
     @staticmethod
     async def _paused(s: AsyncSession, pir_id: int) -> bool:
-        schedules = (
-            await s.scalars(select(CheckinSchedule).where(col(CheckinSchedule.person_id) == pir_id))
-        ).all()
-        return bool(schedules) and all(x.paused for x in schedules)
+        return pir_id in await paused(s, [pir_id])
