@@ -298,13 +298,13 @@ async def glances(s: AsyncSession, pir_ids: Collection[int], points: int = 14) -
         .subquery()
     )
     newest: dict[int, list[tuple[str, Any]]] = {}
-    for row in await s.scalars(
-        select(Answer)
+    for person_id, step_id, value in await s.execute(
+        select_columns(col(Answer.person_id), col(Answer.step_id), col(Answer.value))
         .join(answers, answers.c.id == col(Answer.id))
         .where(answers.c.rank <= points + 4)
         .order_by(col(Answer.answered_at).desc(), col(Answer.id).desc())
     ):
-        newest.setdefault(row.person_id, []).append((row.step_id, row.value))
+        newest.setdefault(person_id, []).append((step_id, value))
     result = {}
     for pir_id in pir_ids:
         given = newest.get(pir_id, [])
