@@ -6,6 +6,7 @@ Shared by alert notifications (context to act without opening anything else) and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -208,6 +209,16 @@ async def reach_text(s: AsyncSession, person: Person, messages: Messages, locale
             way += " " + messages.text("reach_unreachable", locale)
         ways.append(way)
     return ", ".join(ways) if ways else messages.text("reach_none", locale)
+
+
+# The pipeline keeps a pressed button's payload beside its label in the message body ("No [used:no]"):
+# history shows what the person saw and chose, never the payload.
+_PAYLOAD_IN_BODY = re.compile(r"\s*\[[\w.-]+:[^\]\s]*\]$")
+
+
+def shown_body(message: Message) -> str:
+    """A message as history shows it to staff."""
+    return _PAYLOAD_IN_BODY.sub("", message.body) if message.direction == Direction.INBOUND else message.body
 
 
 async def reply_identity(s: AsyncSession, person_id: int) -> ChannelIdentity | None:

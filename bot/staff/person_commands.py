@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.local_time import next_due
-from bot.staff.caseload import caseload, open_alerts, paused, summary
+from bot.staff.caseload import caseload, open_alerts, paused, shown_body, summary
 from bot.staff.contact import (
     FIRST_UNIT_MINUTES,
     MAX_NOTE_MINUTES,
@@ -30,11 +28,6 @@ from storage.models import (
     Person,
 )
 from storage.repo import audit, history
-
-# The pipeline keeps a pressed button's payload beside its label in the message body ("No [used:no]"):
-# history shows what the person saw and chose, never the payload.
-_PAYLOAD_IN_BODY = re.compile(r"\s*\[[\w.-]+:[^\]\s]*\]$")
-
 
 _PAUSE_ACTIONS = {True: AuditAction.PEER_PAUSE, False: AuditAction.PEER_RESUME}
 
@@ -113,7 +106,7 @@ class PersonCommands(Handling):
             lines.append(self._text(run, "history_messages"))
             for message in reversed(recent):
                 arrow = "→" if message.direction == "out" else "←"
-                body = _PAYLOAD_IN_BODY.sub("", message.body) if message.direction == "in" else message.body
+                body = shown_body(message)
                 body = body if len(body) <= 80 else body[:77] + "..."
                 lines.append(f"• {when(message.created_at, reader, time=True)} {arrow} {body}")
         notes = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.staff.caseload import SCALES
+from bot.staff.caseload import SCALES, shown_body
 from bot.staff.contact import MAX_NOTE_MINUTES, add_note, contact_method, send_reply
 from bot.web.caseload_view import SORTS, caseload_page
 from bot.web.charts import chart, sparkline
@@ -96,6 +96,7 @@ async def person_page(visit: Visit) -> web.StreamResponse:
         days=days,
         all_days=DAYS,
         chart=svg,
+        body=shown_body,
         methods=list(ContactMethod),
         max_minutes=MAX_NOTE_MINUTES,
         flash=visit.t(f"flash_{flash}", name=person.name) if flash in FLASHES else "",

@@ -15,7 +15,7 @@ from bot.channels.console import ConsoleChannel
 from bot.checkins.sessions import start_checkin
 from bot.people.enrolment import add_person, assign, resolve
 from flows.severity import Severity
-from storage.models import AuditAction, ContactNote, Outbox, Role
+from storage.models import AuditAction, ContactNote, Direction, Message, Outbox, Role
 from tests.bot.careteam import Driver, raise_alert
 from tests.bot.web.conftest import csrf, sign_in
 
@@ -243,3 +243,25 @@ async def test_pages_follow_the_staff_members_language(
     assert "Último check-in" in await (await client.get("/caseload")).text()
     page = await (await client.get(f"/people/{alex}")).text()
     assert "Alex: ánimo y ganas en 30 días" in page and "Enviar un mensaje" in page
+
+
+async def test_contact_history_shows_a_pressed_button_as_chat_history_does(
+    client: Client, app: App, console: ConsoleChannel, drive: Driver
+) -> None:
+    (alex,) = await _ids(app, "Alex")
+    now = app.clock.now()
+    async with app.db.transaction() as s:
+        s.add(
+            Message(
+                direction=Direction.INBOUND,
+                channel="console",
+                address="alex",
+                person_id=alex,
+                body="No thanks [used:no]",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    await sign_in(client, app, console, "Sam")
+    page = await (await client.get(f"/people/{alex}")).text()
+    assert "No thanks" in page and "[used:no]" not in page
