@@ -6,13 +6,16 @@ Shared by alert notifications (context to act without opening anything else) and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
+from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from bot.content import Messages
@@ -23,6 +26,7 @@ from storage.models import (
     CareTeam,
     ChannelIdentity,
     ChannelName,
+    CheckinSchedule,
     ConsentState,
     Direction,
     FamilyLink,
@@ -107,25 +111,41 @@ class Summary:
         return self.recent[0] if self.recent else None
 
 
+def finished_checkins() -> tuple[ColumnElement[bool], ...]:
+    """The sessions that count as check-ins in a caseload: finished, not onboarding."""
+    return (col(FlowSession.status) != SessionStatus.ACTIVE, col(FlowSession.flow_id).not_in(_NOT_CHECKINS))
+
+
+def streak_of(statuses: Iterable[str]) -> int:
+    """Completed check-ins in a row, from the newest finished one (statuses newest first)."""
+    streak = 0
+    for status in statuses:
+        if status != SessionStatus.COMPLETED:
+            break
+        streak += 1
+    return streak
+
+
+def latest_of(answers: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """The newest answered value of each step, from (step id, value) newest first (skips are not)."""
+    latest: dict[str, Any] = {}
+    for step_id, value in answers:
+        if value is not None:
+            latest.setdefault(step_id, value)
+    return latest
+
+
 async def summary(s: AsyncSession, pir_id: int, recent: int = 3) -> Summary:
     """Recent check-ins with their answers, the streak and the latest mood and craving of one PIR."""
     sessions = (
         await s.scalars(
             select(FlowSession)
-            .where(
-                col(FlowSession.person_id) == pir_id,
-                col(FlowSession.status) != SessionStatus.ACTIVE,
-                col(FlowSession.flow_id).not_in(_NOT_CHECKINS),
-            )
+            .where(col(FlowSession.person_id) == pir_id, *finished_checkins())
             .order_by(col(FlowSession.started_at).desc(), col(FlowSession.id).desc())
             .limit(_SESSIONS_LOOKED_AT)
         )
     ).all()
-    streak = 0
-    for session in sessions:
-        if session.status != SessionStatus.COMPLETED:
-            break
-        streak += 1
+    streak = streak_of(x.status for x in sessions)
     shown = sessions[:recent]
     answers: dict[int, dict[str, Any]] = {}
     if shown:
@@ -155,10 +175,7 @@ async def summary(s: AsyncSession, pir_id: int, recent: int = 3) -> Summary:
             .limit(4 * len(SCALES))
         )
     ).all()
-    latest: dict[str, Any] = {}
-    for row in latest_rows:
-        if row.value is not None:
-            latest.setdefault(row.step_id, row.value)
+    latest = latest_of((row.step_id, row.value) for row in latest_rows)
     return Summary(tuple(checkins), streak, latest)
 
 
@@ -194,6 +211,16 @@ async def reach_text(s: AsyncSession, person: Person, messages: Messages, locale
     return ", ".join(ways) if ways else messages.text("reach_none", locale)
 
 
+# The pipeline keeps a pressed button's payload beside its label in the message body ("No [used:no]"):
+# history shows what the person saw and chose, never the payload.
+_PAYLOAD_IN_BODY = re.compile(r"\s*\[[\w.-]+:[^\]\s]*\]$")
+
+
+def shown_body(message: Message) -> str:
+    """A message as history shows it to staff."""
+    return _PAYLOAD_IN_BODY.sub("", message.body) if message.direction == Direction.INBOUND else message.body
+
+
 async def reply_identity(s: AsyncSession, person_id: int) -> ChannelIdentity | None:
     """Where to write to a person: the channel they last wrote from, if we may, else the first usable."""
     last = await s.scalar(
@@ -217,3 +244,84 @@ async def open_alerts(s: AsyncSession, pir_ids: Sequence[int], severity: str | N
     if severity is not None:
         query = query.where(col(Alert.severity) == severity)
     return list((await s.scalars(query)).all())
+
+
+async def paused(s: AsyncSession, pir_ids: Collection[int]) -> set[int]:
+    """Which of `pir_ids` have check-ins paused: every schedule they have is paused."""
+    if not pir_ids:
+        return set()
+    flags: dict[int, list[bool]] = {}
+    rows = await s.execute(
+        select_columns(col(CheckinSchedule.person_id), col(CheckinSchedule.paused)).where(
+            col(CheckinSchedule.person_id).in_(pir_ids)
+        )
+    )
+    for person_id, flag in rows:
+        flags.setdefault(person_id, []).append(flag)
+    return {person_id for person_id, f in flags.items() if f and all(f)}
+
+
+@dataclass(frozen=True, slots=True)
+class Glance:
+    """One PIR at a glance (CASELOAD in the console): the streak, the latest of SCALES and their trend."""
+
+    streak: int
+    latest: Mapping[str, Any]
+    trend: Mapping[str, tuple[Any, ...]]  # each of SCALES' newest answered values, oldest first
+
+
+async def glances(s: AsyncSession, pir_ids: Collection[int], points: int = 14) -> dict[int, Glance]:
+    """`summary`'s streak and latest for many PIRs in two queries (numbered per person, newest first),
+    with up to `points` answers of each of SCALES for a trend line."""
+    if not pir_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=col(FlowSession.person_id),
+            order_by=(col(FlowSession.started_at).desc(), col(FlowSession.id).desc()),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select_columns(col(FlowSession.person_id), col(FlowSession.status), rank)
+        .where(col(FlowSession.person_id).in_(pir_ids), *finished_checkins())
+        .subquery()
+    )
+    statuses: dict[int, list[str]] = {}
+    for person_id, status in await s.execute(
+        select_columns(ranked.c.person_id, ranked.c.status)
+        .where(ranked.c.rank <= _SESSIONS_LOOKED_AT)
+        .order_by(ranked.c.person_id, ranked.c.rank)
+    ):
+        statuses.setdefault(person_id, []).append(status)
+    answer_rank = (
+        func.row_number()
+        .over(
+            partition_by=(col(Answer.person_id), col(Answer.step_id)),
+            order_by=(col(Answer.answered_at).desc(), col(Answer.id).desc()),
+        )
+        .label("rank")
+    )
+    answers = (
+        select_columns(col(Answer.id), answer_rank)
+        .where(col(Answer.person_id).in_(pir_ids), col(Answer.step_id).in_(SCALES))
+        .subquery()
+    )
+    newest: dict[int, list[tuple[str, Any]]] = {}
+    for person_id, step_id, value in await s.execute(
+        select_columns(col(Answer.person_id), col(Answer.step_id), col(Answer.value))
+        .join(answers, answers.c.id == col(Answer.id))
+        .where(answers.c.rank <= points + 4)
+        .order_by(col(Answer.answered_at).desc(), col(Answer.id).desc())
+    ):
+        newest.setdefault(person_id, []).append((step_id, value))
+    result = {}
+    for pir_id in pir_ids:
+        given = newest.get(pir_id, [])
+        trend = {
+            step: tuple(reversed([v for k, v in given if k == step and v is not None][:points]))
+            for step in SCALES
+        }
+        result[pir_id] = Glance(streak_of(statuses.get(pir_id, [])), latest_of(given), trend)
+    return result

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
-
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from bot.local_time import local_date, next_due
-from bot.outbox.queue import queue_message
-from bot.staff.caseload import caseload, open_alerts, reply_identity, summary
+from bot.local_time import next_due
+from bot.staff.caseload import caseload, open_alerts, paused, shown_body, summary
+from bot.staff.contact import (
+    FIRST_UNIT_MINUTES,
+    MAX_NOTE_MINUTES,
+    UNIT_MINUTES,
+    add_note,
+    contact_method,
+    send_reply,
+)
 from bot.staff.grammar import MINUTES, Verb, alert_number
 from bot.staff.handling import Handling, Run
 from bot.staff.reader import when
@@ -20,43 +24,12 @@ from storage.models import (
     Alert,
     AuditAction,
     CheckinSchedule,
-    ContactMethod,
     ContactNote,
-    MessageKind,
     Person,
-    Role,
 )
 from storage.repo import audit, history
 
-MAX_NOTE_MINUTES = 8 * 60  # one note is one contact; a longer day is several sessions
-
-
-UNIT_MINUTES = 15  # H0038 is billed in 15-minute units ...
-
-
-FIRST_UNIT_MINUTES = 8  # ... and a unit counts from more than half of one (the CMS midpoint rule)
-
-
-# The pipeline keeps a pressed button's payload beside its label in the message body ("No [used:no]"):
-# history shows what the person saw and chose, never the payload.
-_PAYLOAD_IN_BODY = re.compile(r"\s*\[[\w.-]+:[^\]\s]*\]$")
-
-
 _PAUSE_ACTIONS = {True: AuditAction.PEER_PAUSE, False: AuditAction.PEER_RESUME}
-
-
-_METHODS: dict[str, ContactMethod] = {
-    **{m.value: m for m in ContactMethod},
-    "sms": ContactMethod.TEXT,
-    "txt": ContactMethod.TEXT,
-    "call": ContactMethod.PHONE,
-    "tel": ContactMethod.PHONE,
-    "zoom": ContactMethod.VIDEO,
-    "inperson": ContactMethod.IN_PERSON,
-    "in-person": ContactMethod.IN_PERSON,
-    "person": ContactMethod.IN_PERSON,
-    "f2f": ContactMethod.IN_PERSON,
-}
 
 
 class PersonCommands(Handling):
@@ -133,7 +106,7 @@ class PersonCommands(Handling):
             lines.append(self._text(run, "history_messages"))
             for message in reversed(recent):
                 arrow = "→" if message.direction == "out" else "←"
-                body = _PAYLOAD_IN_BODY.sub("", message.body) if message.direction == "in" else message.body
+                body = shown_body(message)
                 body = body if len(body) <= 80 else body[:77] + "..."
                 lines.append(f"• {when(message.created_at, reader, time=True)} {arrow} {body}")
         notes = (
@@ -180,24 +153,11 @@ class PersonCommands(Handling):
         if not text:
             await self._say(run, "reply_usage")
             return
-        identity = await reply_identity(s, target.id)
-        if identity is None:
-            audit(s, run.now, run.actor, AuditAction.PEER_REPLY, target.id, delivered=False)
+        reply = await send_reply(s, self._content.messages, sender, target, text, run.now, run.actor)
+        if not reply.queued:
             await self._say(run, "reply_unreachable", name=target.name)
             return
-        key = "peer_reply_family" if target.role == Role.FAMILY else "peer_reply"
-        body = self._content.messages.text(key, target.locale, peer=sender.name, text=text)
-        message = queue_message(s, identity, body, MessageKind.RELAY, run.now)
         run.queued += 1
-        audit(
-            s,
-            run.now,
-            run.actor,
-            AuditAction.PEER_REPLY,
-            target.id,
-            message_id=message,  # written as the message's id (storage.appends)
-            channel=identity.channel,
-        )
         await self._say(run, "reply_sent", name=target.name)
 
     async def _note(self, run: Run) -> None:
@@ -212,7 +172,7 @@ class PersonCommands(Handling):
         match = MINUTES.match(words[at])
         assert match is not None
         minutes = int(match.group(1))
-        method = _METHODS.get(words[at + 1].casefold())
+        method = contact_method(words[at + 1])
         text = " ".join(words[at + 2 :])
         if method is None or not text:
             await self._say(run, "note_usage")
@@ -227,32 +187,8 @@ class PersonCommands(Handling):
                 await self._say(run, "note_usage")
             audit(s, run.now, run.actor, AuditAction.PEER_NOTE, run.refused_about, found=False)
             return
-        units = (minutes + UNIT_MINUTES - FIRST_UNIT_MINUTES) // UNIT_MINUTES  # 8-22 min: 1, 23-37: 2
-        note = ContactNote(
-            pir_id=pir.id,
-            peer_id=sender.id,
-            service_date=local_date(run.now, sender.timezone),
-            started_at=run.now - timedelta(minutes=minutes),
-            ended_at=run.now,
-            minutes=minutes,
-            units=units,
-            method=method,
-            note=text,
-            created_at=run.now,
-        )
-        s.add(note)
-        await s.flush()
-        audit(
-            s,
-            run.now,
-            run.actor,
-            AuditAction.CONTACT_NOTED,
-            pir.id,
-            note_id=note.id,
-            minutes=minutes,
-            units=units,
-            method=str(method),
-        )
+        note = await add_note(s, sender, pir, minutes, method, text, run.now, run.actor)
+        units = note.units
         await self._say(
             run,
             "note_saved" if units else "note_saved_unbilled",
@@ -298,7 +234,4 @@ class PersonCommands(Handling):
 
     @staticmethod
     async def _paused(s: AsyncSession, pir_id: int) -> bool:
-        schedules = (
-            await s.scalars(select(CheckinSchedule).where(col(CheckinSchedule.person_id) == pir_id))
-        ).all()
-        return bool(schedules) and all(x.paused for x in schedules)
+        return pir_id in await paused(s, [pir_id])

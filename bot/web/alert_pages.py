@@ -9,14 +9,8 @@ from aiohttp import web
 from bot.staff.grammar import Result
 from bot.web.alert_queue import Row, age_parts, alert_in_scope, detail, open_queue
 from bot.web.console import Visit, page, redirect
-from bot.web.scope import Scope, scope_of
 from storage.models import AuditAction, Person, WebSession
 from storage.repo import audit
-
-
-def _scope(visit: Visit) -> Scope:
-    assert visit.staff is not None and visit.staff.id is not None
-    return scope_of(visit.staff.role, visit.staff.id)
 
 
 def _age(visit: Visit, row: Row) -> str:
@@ -28,7 +22,7 @@ async def _queue(visit: Visit) -> list[Row]:
     """The rows, audited whenever the set shown changes (a poll showing the same list is not a new view)."""
     assert visit.session is not None and visit.staff is not None
     async with visit.console.app.db.transaction() as s:
-        rows = await open_queue(s, _scope(visit), visit.now)
+        rows = await open_queue(s, visit.scope, visit.now)
         ids = [r.id for r in rows]
         session = await s.get(WebSession, visit.session.id)
         if session is not None and session.listed != ids:
@@ -60,7 +54,7 @@ async def alert_page(visit: Visit) -> web.StreamResponse:
     alert_id = int(visit.request.match_info["id"])
     assert visit.staff is not None
     async with visit.console.app.db.transaction() as s:
-        alert = await alert_in_scope(s, _scope(visit), alert_id)
+        alert = await alert_in_scope(s, visit.scope, alert_id)
         if alert is None:
             return visit.not_found()
         shown = await detail(s, alert, visit.now)
@@ -84,7 +78,7 @@ async def _change(visit: Visit, *, resolve: bool) -> web.StreamResponse:
     assert staff is not None
     escalation = visit.console.escalation
     async with visit.console.app.db.transaction() as s:
-        alert = await alert_in_scope(s, _scope(visit), alert_id, lock=True)
+        alert = await alert_in_scope(s, visit.scope, alert_id, lock=True)
         if alert is None:
             return visit.not_found()
         by = await s.get(Person, staff.id)

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from bot.web import sessions
+from bot.web.scope import Scope, scope_of
 from bot.web.words import browser_locale, text
 from storage.models import Person, WebSession
 
@@ -75,11 +77,31 @@ class Visit:
     def client(self) -> str:
         return client_address(self.request)
 
+    @property
+    def scope(self) -> Scope:
+        """Whom the signed-in staff member may see (`bot.web.scope`)."""
+        assert self.staff is not None and self.staff.id is not None
+        return scope_of(self.staff.role, self.staff.id)
+
     def t(self, key: str, **values: Any) -> str:
         return text(self.locale, key, **values)
 
+    def when(self, at: datetime | None, *, time: bool = True) -> str:
+        """A moment in the staff member's own time zone ("" for none)."""
+        if at is None:
+            return ""
+        local = at.astimezone(ZoneInfo(self.staff.timezone if self.staff else "UTC"))
+        return f"{local:%Y-%m-%d %H:%M}" if time else f"{local:%Y-%m-%d}"
+
     def render(self, template: str, status: int = 200, **context: Any) -> web.Response:
-        context.update(t=self.t, csrf=self.csrf, staff=self.staff, locale=self.locale)
+        context.update(
+            t=self.t,
+            csrf=self.csrf,
+            staff=self.staff,
+            locale=self.locale,
+            when=self.when,
+            path=self.request.path,
+        )
         return aiohttp_jinja2.render_template(template, self.request, context, status=status)
 
     def not_found(self) -> web.Response:

@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.web import alert_pages, login
+from bot.web import alert_pages, audit_pages, login, people_pages
 from bot.web.console import CONSOLE, HERE, Console
 
 if TYPE_CHECKING:
@@ -22,3 +22,5 @@ def register(web_app: web.Application, app: App) -> None:
     web_app.router.add_static("/static/", HERE / "static")
     login.add_routes(web_app)
     alert_pages.add_routes(web_app)
+    people_pages.add_routes(web_app)
+    audit_pages.add_routes(web_app)

@@ -1,6 +1,7 @@
 """The console in real headless Chromium (Debian's, driven by Playwright; no browser download): sign in
 with the code the fake channel received, a red flag appears in /alerts without a reload within two
-seconds, Acknowledge works and the chat side is told. Screenshots go to the test's tmp dir only."""
+seconds, Acknowledge works and the chat side is told; the caseload leads to a person's page with its
+chart, and a message sent from it reaches them. Screenshots go to the test's tmp dir only."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from bot.app import App
 from bot.channels.console import ConsoleChannel
+from bot.checkins.sessions import start_checkin
+from bot.people.enrolment import resolve
 from bot.server import make_web_app
 from storage.models import AlertStatus
 from tests.bot.careteam import Driver, load_alert
@@ -100,4 +103,44 @@ async def test_sign_in_see_a_red_flag_arrive_and_acknowledge_it(
         "alerts-critical-phone.png",
         "alerts-empty-phone.png",
     ]
+    await context.close()
+
+
+async def test_caseload_to_the_person_page_with_its_chart_and_a_message_sent(
+    browser: Browser, base_url: str, app: App, console: ConsoleChannel, drive: Driver, tmp_path: Path
+) -> None:
+    async with app.db.transaction() as s:
+        alex = await resolve(s, "Alex")
+        await start_checkin(s, app.content, alex, "daily_checkin", app.clock.now(), app.buttons)
+    for answer in ("2", "9", "no", "no", "rough night"):  # craving 9 raises an alert
+        await drive.say("alex", answer)
+    drive.inbox()
+    context = await browser.new_context(viewport=PHONE)  # type: ignore[arg-type]
+    page = await context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    await _sign_in(page, base_url, app, console, "Sam")
+    await page.click("header nav >> text=Caseload")
+    await page.wait_for_url(f"{base_url}/caseload")
+    row = page.locator("[data-person-id]")
+    assert await row.count() == 1
+    assert await row.locator("svg.spark").count() == 2
+    await page.screenshot(path=tmp_path / "caseload-phone.png", full_page=True)
+    await row.locator("a.name").click()
+    await page.wait_for_url(f"{base_url}/people/{alex.id}")
+    chart = page.locator("svg.chart")
+    assert await chart.get_attribute("aria-labelledby") == "chart-title chart-desc"
+    box = await chart.bounding_box()
+    assert box is not None and box["width"] > 300  # drawn, at the phone's width
+    assert await page.locator("svg.chart .alert-mark").count() == 1
+    await page.screenshot(path=tmp_path / "person-phone.png", full_page=True)
+    await page.fill("#text", "call me when you can")
+    await page.click("#send")
+    await page.wait_for_url(f"{base_url}/people/{alex.id}?flash=reply_sent")
+    await app.sender.drain()
+    assert drive.inbox()["alex"] == ["Your peer Sam: call me when you can"]
+    await page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+    await page.screenshot(path=tmp_path / "person-desktop.png", full_page=True)
+    assert refused == []
+    assert _screenshots(tmp_path) == ["caseload-phone.png", "person-desktop.png", "person-phone.png"]
     await context.close()
