@@ -1,0 +1,233 @@
+"""Memory of `peerline serve` by enrolment size (issue 18): nothing per person may be held in memory.
+
+For each size, and for a baseline of 0 enrolled measured in the same run, a fresh SQLite file is seeded in
+bulk (`bench.enrolment`: people, console identities, daily schedules, care teams) and a real
+`peerline serve` subprocess started on it (no providers: the console identities' messages wait in the
+outbox). Once `/readyz` answers and the process is idle, DUE check-ins are made due now and the scheduler
+(ticking every TICK s) starts them. RSS is read from `/metrics` (`peerline_process_resident_memory_bytes`)
+every 0.2 s: after start (idle, nothing due), after the work (the due check-ins started and a few more
+ticks over every schedule), and the peak over the whole run.
+
+    uv run python -m bench.memory [--sizes 10000,100000,1000000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from sqlalchemy import update
+from sqlmodel import col
+
+from bench.enrolment import ZONE, enrol
+from bot.app import App
+from config.settings import Settings
+from storage.models import CheckinSchedule
+from tests.fakes.serve_process import ServeProcess, free_port
+
+DUE = 1000
+PIRS_PER_PEER = 50
+TICK = 0.5  # PEERLINE_TICK_SECONDS
+EXTRA_TICKS = 6  # ticks after the due check-ins were all started, before "after work"
+SAMPLE = 0.2
+RSS = "peerline_process_resident_memory_bytes"
+
+
+def database_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _app(path: Path) -> App:
+    return App.build(Settings(database_url=database_url(path)), channels={}, lazy=True)
+
+
+async def seed(path: Path, people: int, now: datetime) -> float:
+    """`people` enrolled, none due (all a day after `now`); how long it took, in seconds."""
+    app = _app(path)
+    began = time.perf_counter()
+    try:
+        await app.db.upgrade()
+        await enrol(app.db, people, 0, now, pirs_per_peer=PIRS_PER_PEER)
+    finally:
+        await app.close()
+    return time.perf_counter() - began
+
+
+async def make_due(path: Path, due: int, now: datetime) -> None:
+    """The first `due` PIRs' check-ins become due now: their daily time moved to this minute (written
+    beside the running process), so the tick starts them instead of recording them as missed."""
+    minute = now.replace(second=0, microsecond=0)
+    local = minute.astimezone(ZoneInfo(ZONE)).strftime("%H:%M")
+    app = _app(path)
+    try:
+        async with app.db.transaction() as s:
+            await s.execute(
+                update(CheckinSchedule)
+                .where(col(CheckinSchedule.person_id) <= due)
+                .values(local_time=local, next_due_at=minute)
+            )
+    finally:
+        await app.close()
+
+
+def parse(text: str) -> dict[str, float]:
+    """The samples of a Prometheus text page, by name with labels as written (`a{kind="x"}`)."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+@dataclass
+class Sampler:
+    """Scrapes `/metrics` every SAMPLE s; keeps the last page and the highest RSS seen."""
+
+    session: aiohttp.ClientSession
+    url: str
+    last: dict[str, float] = field(default_factory=dict)
+    peak: float = 0.0
+    samples: int = 0
+
+    async def scrape(self) -> dict[str, float]:
+        async with self.session.get(f"{self.url}/metrics") as response:
+            response.raise_for_status()
+            page = parse(await response.text())
+        self.last = page
+        self.peak = max(self.peak, page[RSS])
+        self.samples += 1
+        return page
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.scrape()
+            await asyncio.sleep(SAMPLE)
+
+    async def until(
+        self, condition: str, test: Callable[[dict[str, float]], bool], within: float = 300.0
+    ) -> None:
+        deadline = time.monotonic() + within
+        while not test(await self.scrape()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not {condition} within {within:.0f} s: {self.last}")
+            await asyncio.sleep(SAMPLE)
+
+
+async def ready(serve: ServeProcess, session: aiohttp.ClientSession, within: float = 300.0) -> None:
+    assert serve.process is not None
+    deadline = time.monotonic() + within
+    while True:
+        if serve.process.returncode is not None:
+            raise AssertionError(f"serve exited with {serve.process.returncode}:\n{serve.tail()}")
+        try:
+            async with session.get(f"{serve.url}/readyz") as response:
+                if response.status == 200:
+                    return
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"serve not ready within {within:.0f} s:\n{serve.tail()}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Figures:
+    enrolled: int
+    seeding: float
+    after_start: float
+    after_work: float
+    peak: float
+    started: int
+    ticks: int
+
+
+async def measure(workdir: Path, people: int) -> Figures:
+    run = workdir / f"serve-{people}"
+    run.mkdir()
+    db = run / "peerline.db"
+    now = datetime.now(UTC)
+    seeding = await seed(db, people, now)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PEERLINE_")},
+        "PEERLINE_DATABASE_URL": database_url(db),
+        "PEERLINE_TICK_SECONDS": str(TICK),
+        "PEERLINE_QUIET_HOURS": "off",
+    }
+    serve = ServeProcess(run, env, free_port())
+    await serve.start()
+    stop = asyncio.Event()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            await ready(serve, session)
+            sampler = Sampler(session, serve.url)
+            ticks = "peerline_tick_seconds_count"
+            await sampler.until("ticking", lambda m: m.get(ticks, 0) >= 2)
+            after_start = (await sampler.scrape())[RSS]
+            background = asyncio.create_task(sampler.run(stop))
+            due = min(DUE, people)
+            await make_due(db, due, datetime.now(UTC))
+            backlog = 'peerline_due_backlog{kind="checkins"}'
+            await sampler.until("all started", lambda m: m[backlog] == 0)
+            first = sampler.last[ticks]
+            await sampler.until("ticked again", lambda m: m[ticks] >= first + EXTRA_TICKS)
+            stop.set()
+            await background
+            page = await sampler.scrape()
+            started = int(page.get('peerline_messages_total{channel="console",direction="out"}', 0))
+            return Figures(people, seeding, after_start, page[RSS], sampler.peak, started, int(page[ticks]))
+    finally:
+        stop.set()
+        assert await serve.stop() == 0, serve.tail()
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:.1f}"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--quick", action="store_true", help="10k and 100k only")
+    args = parser.parse_args()
+    sizes = [10_000, 100_000] if args.quick else [int(x) for x in args.sizes.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="peerline-bench-memory-"))
+    began = time.perf_counter()
+    try:
+        print(
+            f"RSS of `peerline serve` (SQLite, tick every {TICK} s, {DUE} check-ins made due after start),"
+            f" MB; {os.cpu_count()} cores"
+        )
+        header = (
+            f"{'enrolled':>10} {'after start':>12} {'after work':>11} {'peak':>7} "
+            f"{'Δ start':>8} {'Δ work':>7} {'Δ peak':>7} {'messages out':>13} {'ticks':>6} {'seeding':>8}"
+        )
+        print(header)
+        base = await measure(workdir, 0)
+        for size in [0, *sizes]:
+            f = base if size == 0 else await measure(workdir, size)
+            print(
+                f"{f.enrolled:>10} {mb(f.after_start):>12} {mb(f.after_work):>11} {mb(f.peak):>7} "
+                f"{mb(f.after_start - base.after_start):>8} {mb(f.after_work - base.after_work):>7} "
+                f"{mb(f.peak - base.peak):>7} {f.started:>13} {f.ticks:>6} {f.seeding:>7.1f} s",
+                flush=True,
+            )
+        print(f"total {time.perf_counter() - began:.0f} s")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
