@@ -6,7 +6,9 @@ bulk (`bench.enrolment`: people, console identities, daily schedules, care teams
 outbox). Once `/readyz` answers and the process is idle, DUE check-ins are made due now and the scheduler
 (ticking every TICK s) starts them. RSS is read from `/metrics` (`peerline_process_resident_memory_bytes`)
 every 0.2 s: after start (idle, nothing due), after the work (the due check-ins started and a few more
-ticks over every schedule), and the peak over the whole run.
+ticks over every schedule), and the peak over the whole run. The baseline has nobody to check in, so its
+"after work" is idle: a size's Δ work is what starting the check-ins costs; sizes compared with each other
+show whether enrolment costs memory.
 
     uv run python -m bench.memory [--sizes 10000,100000,1000000] [--quick]
 """
