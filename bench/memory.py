@@ -10,7 +10,11 @@ ticks over every schedule), and the peak over the whole run. The baseline has no
 "after work" is idle: a size's Δ work is what starting the check-ins costs; sizes compared with each other
 show whether enrolment costs memory.
 
-    uv run python -m bench.memory [--sizes 10000,100000,1000000] [--quick]
+With `--inbound N`, `serve` also runs in Telegram webhook mode against the fake Bot API of the tests
+(`tests/bot/channels/fake_telegram.py`), and N strangers each write one message to the webhook after the
+check-ins started (the process then holds aiogram too, at every size alike).
+
+    uv run python -m bench.memory [--sizes 10000,100000,1000000] [--quick] [--inbound 200]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from bench.enrolment import ZONE, enrol
 from bot.app import App
 from config.settings import Settings
 from storage.models import CheckinSchedule
+from tests.bot.channels.fake_telegram import FakeTelegram
 from tests.fakes.serve_process import ServeProcess, free_port
 
 DUE = 1000
@@ -43,6 +48,9 @@ TICK = 0.5  # PEERLINE_TICK_SECONDS
 EXTRA_TICKS = 6  # ticks after the due check-ins were all started, before "after work"
 SAMPLE = 0.2
 RSS = "peerline_process_resident_memory_bytes"
+TOKEN = "123456:BENCH-token"  # noqa: S105  (the fake Bot API's, not a secret)
+SECRET = "bench-memory_secret"  # noqa: S105  (the fake webhook's)
+STRANGERS = 900_000  # chat ids of the inbound writers, none enrolled
 
 
 def database_url(path: Path) -> str:
@@ -152,9 +160,15 @@ class Figures:
     peak: float
     started: int
     ticks: int
+    inbound: int
 
 
-async def measure(workdir: Path, people: int) -> Figures:
+def handled(page: dict[str, float]) -> int:
+    """Inbound messages this process handled, every channel and outcome."""
+    return int(sum(v for k, v in page.items() if k.startswith("peerline_inbound_total")))
+
+
+async def measure(workdir: Path, people: int, inbound: int, telegram: FakeTelegram | None) -> Figures:
     run = workdir / f"serve-{people}"
     run.mkdir()
     db = run / "peerline.db"
@@ -166,7 +180,15 @@ async def measure(workdir: Path, people: int) -> Figures:
         "PEERLINE_TICK_SECONDS": str(TICK),
         "PEERLINE_QUIET_HOURS": "off",
     }
-    serve = ServeProcess(run, env, free_port())
+    port = free_port()
+    if telegram is not None:
+        env |= {
+            "PEERLINE_TELEGRAM_TOKEN": TOKEN,
+            "PEERLINE_TELEGRAM_API_URL": telegram.url,
+            "PEERLINE_TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "PEERLINE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        }
+    serve = ServeProcess(run, env, port)
     await serve.start()
     stop = asyncio.Event()
     try:
@@ -181,13 +203,28 @@ async def measure(workdir: Path, people: int) -> Figures:
             await make_due(db, due, datetime.now(UTC))
             backlog = 'peerline_due_backlog{kind="checkins"}'
             await sampler.until("all started", lambda m: m[backlog] == 0)
+            if telegram is not None and inbound:
+                await telegram.wait_for(lambda: telegram.webhook is not None, within=60)
+                for n in range(inbound):
+                    update = telegram.message_update(str(STRANGERS + n), f"hello, this is {n}")
+                    assert await telegram.post_to_webhook(update) == 200
+                await sampler.until("inbound counted", lambda m: handled(m) >= inbound)
             first = sampler.last[ticks]
             await sampler.until("ticked again", lambda m: m[ticks] >= first + EXTRA_TICKS)
             stop.set()
             await background
             page = await sampler.scrape()
             started = int(page.get('peerline_messages_total{channel="console",direction="out"}', 0))
-            return Figures(people, seeding, after_start, page[RSS], sampler.peak, started, int(page[ticks]))
+            return Figures(
+                people,
+                seeding,
+                after_start,
+                page[RSS],
+                sampler.peak,
+                started,
+                int(page[ticks]),
+                handled(page),
+            )
     finally:
         stop.set()
         assert await serve.stop() == 0, serve.tail()
@@ -197,12 +234,26 @@ def mb(n: float) -> str:
     return f"{n / 1e6:.1f}"
 
 
+async def table(workdir: Path, sizes: list[int], inbound: int, telegram: FakeTelegram | None) -> None:
+    """The baseline, then one row per size as it is measured."""
+    base = await measure(workdir, 0, inbound, telegram)
+    for size in [0, *sizes]:
+        f = base if size == 0 else await measure(workdir, size, inbound, telegram)
+        print(
+            f"{f.enrolled:>10} {mb(f.after_start):>12} {mb(f.after_work):>11} {mb(f.peak):>7} "
+            f"{mb(f.after_start - base.after_start):>8} {mb(f.after_work - base.after_work):>7} "
+            f"{mb(f.peak - base.peak):>7} {f.started:>13} {f.inbound:>8} {f.ticks:>6} {f.seeding:>7.1f} s",
+            flush=True,
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--quick", action="store_true", help="10k and 100k only")
+    parser.add_argument("--inbound", type=int, default=0, help="webhook messages from strangers per size")
     args = parser.parse_args()
     sizes = [10_000, 100_000] if args.quick else [int(x) for x in args.sizes.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="peerline-bench-memory-"))
@@ -214,18 +265,17 @@ async def main() -> None:
         )
         header = (
             f"{'enrolled':>10} {'after start':>12} {'after work':>11} {'peak':>7} "
-            f"{'Δ start':>8} {'Δ work':>7} {'Δ peak':>7} {'messages out':>13} {'ticks':>6} {'seeding':>8}"
+            f"{'Δ start':>8} {'Δ work':>7} {'Δ peak':>7} {'messages out':>13} "
+            f"{'inbound':>8} {'ticks':>6} {'seeding':>8}"
         )
         print(header)
-        base = await measure(workdir, 0)
-        for size in [0, *sizes]:
-            f = base if size == 0 else await measure(workdir, size)
-            print(
-                f"{f.enrolled:>10} {mb(f.after_start):>12} {mb(f.after_work):>11} {mb(f.peak):>7} "
-                f"{mb(f.after_start - base.after_start):>8} {mb(f.after_work - base.after_work):>7} "
-                f"{mb(f.peak - base.peak):>7} {f.started:>13} {f.ticks:>6} {f.seeding:>7.1f} s",
-                flush=True,
-            )
+        telegram = await FakeTelegram(TOKEN).start() if args.inbound else None
+        try:
+            await table(workdir, sizes, args.inbound, telegram)
+        finally:
+            if telegram is not None:
+                await telegram.stop()
+
         print(f"total {time.perf_counter() - began:.0f} s")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
