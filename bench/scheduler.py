@@ -23,60 +23,19 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert
 from sqlmodel import col, select
 
+from bench.enrolment import enrol
 from bot.app import App
 from bot.channels.base import Channel, Failed, FailureKind, OutboundMessage, SendResult, Sent
 from bot.channels.ratelimit import RateLimiter
 from bot.checkins.tick import tick
 from bot.clock import ManualClock
 from config.settings import Settings
-from storage.models import ChannelIdentity, CheckinSchedule, Person
+from storage.models import CheckinSchedule
 
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 09:00 in New York
 DUE = 1000
-
-
-async def enrol(app: App, people: int, due: int) -> None:
-    """Bulk-enrol `people` PIRs; the first `due` are due now, the rest tomorrow."""
-    chunk = 20_000
-    for start in range(1, people + 1, chunk):
-        ids = range(start, min(people, start + chunk - 1) + 1)
-        async with app.db.transaction() as s:
-            await s.execute(
-                insert(Person),
-                [
-                    {
-                        "id": n,
-                        "role": "pir",
-                        "name": f"p{n}",
-                        "locale": "en",
-                        "timezone": "America/New_York",
-                        "status": "active",
-                        "created_at": NOW - timedelta(days=1),
-                    }
-                    for n in ids
-                ],
-            )
-            await s.execute(
-                insert(ChannelIdentity),
-                [{"person_id": n, "channel": "console", "address": f"p{n}", "created_at": NOW} for n in ids],
-            )
-            await s.execute(
-                insert(CheckinSchedule),
-                [
-                    {
-                        "person_id": n,
-                        "flow_id": "daily_checkin",
-                        "local_time": "09:00",
-                        "days": "mon,tue,wed,thu,fri,sat,sun",
-                        "paused": False,
-                        "next_due_at": NOW if n <= due else NOW + timedelta(days=1),
-                    }
-                    for n in ids
-                ],
-            )
 
 
 class SimulatedProvider(Channel):
@@ -116,7 +75,7 @@ async def seed(workdir: Path, people: int) -> tuple[Path, float]:
     began = time.perf_counter()
     try:
         await app.db.upgrade()
-        await enrol(app, people, DUE)
+        await enrol(app.db, people, DUE, NOW)
     finally:
         await app.close()
     return workdir / name, time.perf_counter() - began
@@ -177,7 +136,7 @@ async def burst(workdir: Path, checkins: int, limit: float) -> None:
     app = build(workdir, "burst.db", provider)
     try:
         await app.db.upgrade()
-        await enrol(app, checkins, checkins)
+        await enrol(app.db, checkins, checkins, NOW)
         began = time.perf_counter()
         report = await tick(app, NOW + timedelta(minutes=1), batch=500)
         ticked = time.perf_counter() - began
