@@ -45,7 +45,7 @@ from pathlib import Path
 from flows.severity import Severity
 from flows.textfold import normalize
 from flows.triage import Triage
-from flows.triage_training import Row, is_dev, load_corpus, parse_row
+from flows.triage.training import Row, is_dev, load_corpus, parse_row
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "config"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench.triage_eval import pin_to_one_core
 from flows.textfold import normalize
-from flows.triage_model import TriageModel
-from flows.triage_training import load_corpus
+from flows.triage.model import TriageModel
+from flows.triage.training import load_corpus
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 

@@ -1,6 +1,7 @@
 """Words too common to gate a phrase or a term on: one keyed on them would be tried on most messages.
 
-Shared by the lexicon's key planner (`flows.triage`) and the concept index (`flows.concepts`).
+Shared by the lexicon's key planner (`flows.triage.keys`) and the concept index
+(`flows.triage.concept_words`).
 """
 
 from __future__ import annotations

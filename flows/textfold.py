@@ -4,7 +4,7 @@ Case-fold, strip accents, turn emoji and symbols into spaces (laughing emoji int
 "dying 😂" can be told from "dying"), punctuation into a " . " token, letters repeated 3+ times
 into one ("sooooo" -> "so"), and collapse spaces. Every stage is a regex substitution, so the
 same code can record offsets to report a match as the person wrote it (`OffsetMap`). Shared by
-the lexicon (`flows.triage`), the concept rules (`flows.concepts`) and the model
+the lexicon (`flows.triage.lexicon`), the concept rules (`flows.triage.concepts`) and the model
 (`flows.triage_model`).
 """
 

@@ -58,8 +58,8 @@ def triage_cmd(
 
 def _train_model(out_file: Path | None, *, as_json: bool = False) -> None:
     from flows.triage import LexiconError, Triage  # noqa: PLC0415
-    from flows.triage_model import TriageModel  # noqa: PLC0415
-    from flows.triage_training import (  # noqa: PLC0415  (scikit-learn: only when training)
+    from flows.triage.model import TriageModel  # noqa: PLC0415
+    from flows.triage.training import (  # noqa: PLC0415  (scikit-learn: only when training)
         CorpusError,
         dumps,
         figures,

@@ -19,7 +19,7 @@ from flows.triage import (
     normalize,
 )
 
-CONFIG_DIR = Path(__file__).parents[2] / "config"
+CONFIG_DIR = Path(__file__).parents[3] / "config"
 CRITICAL, HIGH, NONE = Severity.CRITICAL, Severity.HIGH, Severity.NONE
 
 

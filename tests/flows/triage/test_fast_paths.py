@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from flows.concepts import STEMS, ConceptSet, Finding, _Analysis, _fire, _Term, _word_at
 from flows.textfold import normalize_with
 from flows.triage import Triage
+from flows.triage.concept_rules import STEMS, Finding, _Term
+from flows.triage.concept_words import _word_at
+from flows.triage.concepts import ConceptSet, _Analysis, _fire
 
-CONFIG_DIR = Path(__file__).parents[2] / "config"
+CONFIG_DIR = Path(__file__).parents[3] / "config"
 AWKWARD = [
     "",
     "   ",

@@ -1,7 +1,7 @@
 """The statistical recall net of free-text triage: a linear model over word and character n-grams.
 
 Pure Python at run time (no numpy, no scikit-learn): `TriageModel.load` reads the weights from
-`config/triage/model.json`, written by `flows.triage_training` (`peerline triage train`), and
+`config/triage/model.json`, written by `flows.triage.training` (`peerline triage train`), and
 `score` returns the probability that a text is critical and that it needs a human (high or
 critical). The model may only ever raise a severity the lexicon gave, never lower it
 (`TriageModel.raise_severity`).
@@ -177,7 +177,7 @@ class TriageModel:
 
     @classmethod
     def from_json(cls, data: Any) -> TriageModel:
-        """A model from its JSON form (what `flows.triage_training.train` returns)."""
+        """A model from its JSON form (what `flows.triage.training.train` returns)."""
         if not isinstance(data, Mapping):
             raise ValueError("expected a JSON object")
         if data.get("format") != FORMAT:

@@ -1,4 +1,4 @@
-"""Training the triage model (`flows.triage_model`) from the labelled corpus, deterministically.
+"""Training the triage model (`flows.triage.model`) from the labelled corpus, deterministically.
 
     peerline triage train            # config/triage/corpus/*.jsonl -> config/triage/model.json
 
@@ -6,7 +6,7 @@ The corpus is JSON lines, `{"text", "lang", "expect": "critical"|"high"|"none", 
 "category", "experiencer"}` (the last three optional). About 15% of the rows, picked by a hash of
 the normalised text (`is_dev`), are the development set: never trained on, only measured. Each
 head is scikit-learn's LogisticRegression (liblinear, fixed random_state, balanced classes) over
-the binary, L2-normalised features of `flows.triage_model.featurize`; the vocabulary is every
+the binary, L2-normalised features of `flows.triage.model.featurize`; the vocabulary is every
 feature seen in at least `MIN_DF` training texts, capped at `MAX_FEATURES` by document frequency.
 Weights are rounded to 6 significant digits, and each head's threshold lets at most
 `FALSE_ALARMS` of its negative training rows through, scored out of fold (see `train`), so the
@@ -28,7 +28,7 @@ from typing import Any
 
 from flows.severity import Severity
 from flows.textfold import normalize
-from flows.triage_model import FORMAT, HEADS, FeatureParams, TriageModel, featurize
+from flows.triage.model import FORMAT, HEADS, FeatureParams, TriageModel, featurize
 
 DEV_SHARE = 15  # percent of rows in the development set
 MIN_DF = 2  # a feature must occur in this many training texts

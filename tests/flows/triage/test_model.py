@@ -14,12 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli.main import app
-from flows import triage_training
 from flows.severity import Severity
-from flows.triage_model import ModelError, TriageModel, featurize, sigmoid
-from flows.triage_training import CorpusError, dumps, is_dev, load_corpus, parse_row, train
+from flows.triage import training
+from flows.triage.model import ModelError, TriageModel, featurize, sigmoid
+from flows.triage.training import CorpusError, dumps, is_dev, load_corpus, parse_row, train
 
-CONFIG_DIR = Path(__file__).parents[2] / "config"
+CONFIG_DIR = Path(__file__).parents[3] / "config"
 MODEL_FILE = CONFIG_DIR / "triage" / "model.json"
 CORPUS_DIR = CONFIG_DIR / "triage" / "corpus"
 STRONG = "I want to die"  # a critical row of the corpus
@@ -62,7 +62,7 @@ def test_a_strong_positive_is_flagged_and_an_everyday_text_is_not(model: TriageM
 
 
 def test_training_and_scoring_featurize_alike(model: TriageModel, texts: list[str]) -> None:
-    assert triage_training.featurize is featurize
+    assert training.featurize is featurize
     for text in [*texts, "I want to die. I want to die", "kms kms!!", "", "😂"]:
         present = model.indices(text)  # featurize(text), restricted to the vocabulary
         n = len(present)
@@ -149,7 +149,7 @@ def test_older_rows_need_no_author_category_or_experiencer() -> None:
 
 def test_scoring_needs_neither_numpy_nor_scikit_learn() -> None:
     code = (
-        "import sys; from pathlib import Path; from flows.triage_model import TriageModel; "
+        "import sys; from pathlib import Path; from flows.triage.model import TriageModel; "
         f"TriageModel.load(Path({str(MODEL_FILE)!r})).score('hello there'); "
         "print(sorted({'numpy', 'scipy', 'sklearn'} & set(sys.modules)))"
     )

@@ -1,4 +1,4 @@
-"""Concept rules (flows/concepts.py) and what they add to the triage: the examples of issue 11,
+"""Concept rules (flows/triage/concepts.py) and what they add to the triage: the examples of issue 11,
 the term syntax, modifiers, experiencer and composition rules."""
 
 from __future__ import annotations
@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.concepts import DROP, KEEP, POSSIBLE, ConceptError, ConceptSet
 from flows.severity import Severity
 from flows.triage import Triage, normalize
+from flows.triage.concept_rules import DROP, KEEP, POSSIBLE, ConceptError
+from flows.triage.concepts import ConceptSet
 
-CONFIG_DIR = Path(__file__).parents[2] / "config"
+CONFIG_DIR = Path(__file__).parents[3] / "config"
 CRITICAL, HIGH, NONE = Severity.CRITICAL, Severity.HIGH, Severity.NONE
 
 

@@ -20,8 +20,8 @@ import pytest
 from flows.severity import Severity
 from flows.triage import Triage
 
-CONFIG_DIR = Path(__file__).parents[2] / "config"
-DATA_DIR = Path(__file__).parent / "data"
+CONFIG_DIR = Path(__file__).parents[3] / "config"
+DATA_DIR = Path(__file__).parents[1] / "data"
 SETS = ["triage_eval.jsonl", "triage_heldout.jsonl"]
 
 
