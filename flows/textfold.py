@@ -5,7 +5,7 @@ Case-fold, strip accents, turn emoji and symbols into spaces (laughing emoji int
 into one ("sooooo" -> "so"), and collapse spaces. Every stage is a regex substitution, so the
 same code can record offsets to report a match as the person wrote it (`OffsetMap`). Shared by
 the lexicon (`flows.triage.lexicon`), the concept rules (`flows.triage.concepts`) and the model
-(`flows.triage_model`).
+(`flows.triage.model`).
 """
 
 from __future__ import annotations
