@@ -248,14 +248,8 @@ async def assign(
     )
     backup_id = await _tier(s, backup, (Role.PEER, Role.SUPERVISOR), team.backup_id if team else None)
     supervisor_id = await _tier(s, supervisor, (Role.SUPERVISOR,), team.supervisor_id if team else None)
-    if backup_id == peer_p.id:
-        hint = ": give another --backup or --backup none" if backup is None else ""
-        raise UserError(f"the backup must be someone other than the peer ({peer_p.name}){hint}")
-    if backup_id is not None and backup_id == supervisor_id:
-        raise UserError(
-            "the backup and the supervisor must be different people (each is a separate step of the"
-            " escalation chain)"
-        )
+    hint = ": give another --backup or --backup none" if backup is None else ""
+    check_chain(peer_p.id, backup_id, supervisor_id, peer_name=peer_p.name, hint=hint)
     if team is None:
         team = CareTeam(pir_id=pir_p.id, updated_at=now)
         s.add(team)
@@ -275,6 +269,20 @@ async def assign(
         before=before,
     )
     return team
+
+
+def check_chain(
+    peer_id: int, backup_id: int | None, supervisor_id: int | None, *, peer_name: str, hint: str = ""
+) -> None:
+    """The escalation chain is three different people: a UserError naming the clash otherwise (the one
+    rule `assign` and `people import` both apply)."""
+    if backup_id is not None and backup_id == peer_id:
+        raise UserError(f"the backup must be someone other than the peer ({peer_name}){hint}")
+    if backup_id is not None and backup_id == supervisor_id:
+        raise UserError(
+            "the backup and the supervisor must be different people (each is a separate step of the"
+            " escalation chain)"
+        )
 
 
 async def _tier(s: AsyncSession, who: str | None, roles: tuple[Role, ...], current: int | None) -> int | None:

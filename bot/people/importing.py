@@ -24,6 +24,7 @@ from bot.outbox.queue import queue_message
 from bot.people.audience import audience_text
 from bot.people.enrolment import (
     FLOW_FOR_ROLE,
+    check_chain,
     check_checkin_time,
     check_credential,
     check_locale,
@@ -239,14 +240,10 @@ def _with_role(person: Person, roles: Collection[Role]) -> int:
 
 
 def _check_chain(team: Mapping[str, int], pool: Pool) -> None:
-    """`assign`'s rule for the chain: three different people (it checks again when the rows are
+    """`assign`'s rule for the chain (`check_chain`): three different people (checked again when rows are
     written, so a row it refuses there rolls the whole import back)."""
-    peer, backup = team["peer"], team.get("backup")
-    if backup is not None and backup == peer:
-        name = pool.by_id[peer].name
-        raise UserError(f"the backup must be someone other than the peer ({name})")
-    if backup is not None and backup == team.get("supervisor"):
-        raise UserError("the backup and the supervisor must be different people")
+    peer = team["peer"]
+    check_chain(peer, team.get("backup"), team.get("supervisor"), peer_name=pool.by_id[peer].name)
 
 
 async def load_known(s: AsyncSession) -> Known:
