@@ -33,6 +33,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import SendMessage
 from aiogram.types import Chat, Message, Update, User
 
+from bench.pgdb import fresh_database
 from bot.app import App
 from bot.channels.base import Inbound
 from bot.channels.console import ConsoleChannel
@@ -265,14 +266,15 @@ async def main() -> None:
         base_s, base_lat = await run_baseline(args.pirs, args.concurrency)
         base_rates.append(report(f"{run}: baseline, aiogram in-memory FSM", messages, base_s, base_lat))
         base_all += base_lat
-        ours_s, ours_lat, delivered = await run_peerline(
-            args.pirs,
-            args.concurrency,
-            args.database_url,
-            before_timing=gc.collect,
-            run=run,
-            encryption_key=key,
-        )
+        async with fresh_database(args.database_url) as url:
+            ours_s, ours_lat, delivered = await run_peerline(
+                args.pirs,
+                args.concurrency,
+                url,
+                before_timing=gc.collect,
+                run=run,
+                encryption_key=key,
+            )
         label = "peerline, durable, encrypted" if key else "peerline, durable pipeline"
         ours_rates.append(report(f"{run}: {label}", messages, ours_s, ours_lat))
         ours_all += ours_lat
