@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlparse
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 
 def _plain(url: str) -> str:
