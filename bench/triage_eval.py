@@ -1,6 +1,6 @@
 """Free-text triage: recall and false alarms per set, source, language and author; throughput.
 
-    .venv/bin/python -m bench.triage_eval [--seconds 2]
+    .venv/bin/python -m bench.triage_eval [--seconds 2] [--sets train,development]
 
 Sets: `train` and `development` are the labelled corpus (`config/triage/corpus/`) split by a hash
 of the text (the model never trains on development rows; the rules were tuned on both). The
@@ -38,7 +38,7 @@ import hashlib
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,17 +62,27 @@ BLIND = {
 }
 
 
-def load_sets() -> dict[str, list[Row]]:
-    """The corpus split as the trainer splits it, and the blind sets, each checked against its hash."""
+def set_name(blind_file: str) -> str:
+    """The short name of a blind set's file, as `--sets` takes it: "triage_blind_d.jsonl" -> "d"."""
+    return blind_file.removeprefix("triage_blind_").removesuffix(".jsonl")
+
+
+def load_sets(only: Collection[str] | None = None) -> dict[str, list[Row]]:
+    """The corpus split as the trainer splits it, and the blind sets, each checked against its hash;
+    `only`: just these sets ("train", "development", or a blind set's short name such as "d")."""
     corpus = load_corpus(CORPUS_DIR).rows
     sets = {
         "train": [r for r in corpus if not is_dev(r.text)],
         "development": [r for r in corpus if is_dev(r.text)],
     }
+    if only is not None:
+        sets = {name: rows for name, rows in sets.items() if name in only}
     for name, digest in BLIND.items():
+        if only is not None and set_name(name) not in only:
+            continue
         data = (DATA_DIR / name).read_bytes()
         got = hashlib.sha256(data).hexdigest()
-        label = f"blind {name.removeprefix('triage_blind_').removesuffix('.jsonl')}"
+        label = f"blind {set_name(name)}"
         if got != digest:
             label += " (EDITED: hash differs, figures do not count)"
         lines = data.decode("utf-8").splitlines()
@@ -138,7 +148,17 @@ def pin_to_one_core() -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per throughput figure")
+    parser.add_argument(
+        "--sets",
+        default="",
+        help="comma-separated sets to measure: train, development, and blind set names "
+        f"({', '.join(set_name(n) for n in BLIND)}); default: all",
+    )
     args = parser.parse_args(argv)
+    known = {"train", "development", *(set_name(n) for n in BLIND)}
+    only = {s.strip() for s in args.sets.split(",") if s.strip()} or None
+    if only is not None and only - known:
+        parser.error(f"unknown set(s): {', '.join(sorted(only - known))}; known: {', '.join(sorted(known))}")
     pinned = pin_to_one_core()
 
     started = time.perf_counter()
@@ -156,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "model alone": lambda r: model.severity(model.score_normalized(normalize(r.text))),
         "whole triage": lambda r: triage.assess(r.text, r.lang).severity,
     }
-    sets = load_sets()
+    sets = load_sets(only)
     for label, rows in sets.items():
         print(f"{label} ({len(rows)} texts)")
         for name, grade in graders.items():
